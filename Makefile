@@ -1,0 +1,29 @@
+# Quickstart: `make serve` (embedded SQLite + demo data, GraphiQL at http://127.0.0.1:8000/graphql)
+# and `make test` (the whole suite). Both make the virtual environment they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test install demo-data schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/livecart demo-data
+	$(BIN)/livecart serve
+
+test: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+schema: $(STAMP)
+	$(BIN)/livecart export-schema schema.graphql
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,79 @@
+"""Sellers and what they sell."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.indexes import Index
+from tortoise.migrations.constraints import CheckConstraint
+from tortoise.models import Model
+
+from models.errors import bad_input, conflict
+from models.fields import MAX_MONEY, MoneyField, to_money
+
+
+class Vendor(Model):
+    id = fields.IntField(primary_key=True)
+    # A seller profile goes with its account; an account with sales history is never deleted.
+    user = fields.OneToOneField("models.User", related_name="vendor", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=100)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "vendors"
+
+
+class Product(Model):
+    id = fields.IntField(primary_key=True)
+    vendor = fields.ForeignKeyField("models.Vendor", related_name="products", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=200)
+    description = fields.TextField(null=True)
+    price = MoneyField()
+    stock = fields.IntField()
+    image_url = fields.CharField(max_length=1000, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "products"
+        indexes = (Index(fields=("vendor_id",), name="products_idx_vendor_id"),)
+        constraints = (
+            CheckConstraint(check="stock >= 0", name="products_stock_not_negative"),
+            CheckConstraint(check="price > 0", name="products_price_positive"),
+        )
+
+
+MAX_STOCK = 1_000_000
+
+
+async def become_vendor(user_id: int, name: str) -> Vendor:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise bad_input("name", "1 to 100 characters")
+    try:
+        return await Vendor.create(user_id=user_id, name=name)
+    except IntegrityError:
+        raise conflict("This account already has a seller profile.") from None
+
+
+async def create_product(
+    vendor: Vendor, *, name: str, price, stock: int, description: str | None, image_url: str | None
+) -> Product:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise bad_input("name", "1 to 200 characters")
+    try:
+        price = to_money(price)
+    except (TypeError, ValueError):
+        raise bad_input("price", "not an amount of money") from None
+    if not Decimal("0.01") <= price <= MAX_MONEY:
+        raise bad_input("price", f"must be positive and at most {MAX_MONEY}")
+    if not 0 <= stock <= MAX_STOCK:
+        raise bad_input("stock", f"0 to {MAX_STOCK}")
+    if description is not None and len(description) > 5000:
+        raise bad_input("description", "at most 5000 characters")
+    if image_url is not None and (len(image_url) > 1000 or not image_url.startswith(("https://", "http://", "/"))):
+        raise bad_input("imageUrl", "an http(s) URL or a path, at most 1000 characters")
+    return await Product.create(
+        vendor=vendor, name=name, price=price, stock=stock, description=description, image_url=image_url
+    )

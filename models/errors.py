@@ -1,0 +1,44 @@
+"""The one error type the domain raises; its code is what clients see in extensions.code."""
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(str, enum.Enum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    RATE_LIMITED = "RATE_LIMITED"
+    # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class DomainError(Exception):
+    """An expected failure; graphql-core copies `extensions` into the response error."""
+
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": code.value, **extra}
+
+
+def bad_input(argument: str, message: str) -> DomainError:
+    return DomainError(ErrorCode.BAD_USER_INPUT, f"{argument}: {message}", argument=argument)
+
+
+def not_found(what: str, ident: Any) -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, f"No {what} with id {ident}.")
+
+
+def forbidden(message: str) -> DomainError:
+    return DomainError(ErrorCode.FORBIDDEN, message)
+
+
+def conflict(message: str) -> DomainError:
+    return DomainError(ErrorCode.CONFLICT, message)

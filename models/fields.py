@@ -1,0 +1,36 @@
+"""Shared field helpers: money is always Decimal with two places."""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from tortoise import fields
+
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("99999999.99")
+
+
+def MoneyField(**kwargs) -> fields.DecimalField:  # noqa: N802 - reads like a field class
+    return fields.DecimalField(max_digits=12, decimal_places=2, **kwargs)
+
+
+def to_money(value) -> Decimal:
+    """Exact conversion to cents; floats are refused because they are not exact."""
+    if isinstance(value, float):
+        raise TypeError("money must not be a float")
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount of money") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not an amount of money")
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_id(argument: str, raw) -> int:
+    """A GraphQL ID as a database key; anything else is the caller's mistake."""
+    from models.errors import bad_input
+
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) == 0:
+        raise bad_input(argument, f"{raw!r} is not a valid id")
+    return int(text)

@@ -1,0 +1,113 @@
+"""Accounts, their bearer tokens, and the operations on them."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.migrations.constraints import CheckConstraint
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from models.errors import DomainError, ErrorCode, bad_input, conflict
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+# Verified when the username is unknown, so both failures take the same time.
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$NRIPMx45i9gPEvOJt1kL2w$wnTV41/FytxeK6T/TjGYa2Yf3HcFrzp9jdPu5Vwbq/o"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=32, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+        constraints = (CheckConstraint(check="length(username) >= 3", name="users_username_length"),)
+
+
+class AuthToken(Model):
+    """Only a SHA-256 of the token is kept, so a leaked table grants nothing."""
+
+    id = fields.IntField(primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="tokens", on_delete=fields.CASCADE)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "auth_tokens"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _invalid_credentials() -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, "Wrong username or password.")
+
+
+def _check_credentials_shape(username: str, password: str) -> None:
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise bad_input("username", "3 to 32 letters, digits, '.', '_' or '-'")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise bad_input("password", f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+
+
+async def issue_token(user: User, ttl_seconds: int) -> str:
+    token = secrets.token_urlsafe(32)
+    await AuthToken.create(user=user, token_hash=hash_token(token), expires_at=utcnow() + dt.timedelta(seconds=ttl_seconds))
+    return token
+
+
+async def register(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
+    _check_credentials_shape(username, password)
+    if await User.exists(username=username):
+        raise conflict(f"The username {username!r} is taken.")
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    try:
+        async with in_transaction():
+            user = await User.create(username=username, password_hash=password_hash)
+            token = await issue_token(user, ttl_seconds)
+    except IntegrityError:  # a concurrent registration took the name first
+        raise conflict(f"The username {username!r} is taken.") from None
+    return user, token
+
+
+async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
+    user = await User.get_or_none(username=username) if len(username) <= 32 else None
+    stored = user.password_hash if user else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, password[:MAX_PASSWORD_LENGTH])
+    except (VerificationError, InvalidHashError):
+        raise _invalid_credentials() from None
+    if user is None:
+        raise _invalid_credentials()
+    return user, await issue_token(user, ttl_seconds)
+
+
+async def user_for_token(token: str) -> User | None:
+    record = await AuthToken.filter(
+        token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=utcnow()
+    ).select_related("user").first()
+    return record.user if record else None
+
+
+async def revoke_token(token: str) -> bool:
+    return await AuthToken.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(revoked_at=utcnow()) > 0

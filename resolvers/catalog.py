@@ -1,0 +1,57 @@
+"""Vendors and products."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from strawberry.types import Info
+
+from models import catalog
+from models.catalog import Product, Vendor
+from models.fields import parse_id
+from resolvers.loaders import rows_by_id, rows_grouped
+
+
+async def load_vendors(keys: Sequence[int]) -> list[Vendor | None]:
+    return await rows_by_id(Vendor, keys)
+
+
+async def load_products(keys: Sequence[int]) -> list[Product | None]:
+    return await rows_by_id(Product, keys)
+
+
+async def load_products_of_vendor(keys: Sequence[int]) -> list[list[Product]]:
+    return await rows_grouped(Product, "vendor_id", keys, ("id",))
+
+
+async def vendor_by_id(info: Info, vendor_id: int) -> Vendor | None:
+    return await info.context.loader(load_vendors).load(vendor_id)
+
+
+async def product_by_id(info: Info, product_id: int) -> Product | None:
+    return await info.context.loader(load_products).load(product_id)
+
+
+async def products_of_vendor(info: Info, vendor_id: int) -> list[Product]:
+    return await info.context.loader(load_products_of_vendor).load(vendor_id)
+
+
+async def product(info: Info, id: str) -> Product | None:
+    return await product_by_id(info, parse_id("id", id))
+
+
+async def products(vendor_id: str | None) -> list[Product]:
+    query = Product.all()
+    if vendor_id is not None:
+        query = query.filter(vendor_id=parse_id("vendorId", vendor_id))
+    return await query.order_by("-created_at", "-id")
+
+
+async def create_product(
+    info: Info, name: str, price: Decimal, stock: int, description: str | None, image_url: str | None
+) -> Product:
+    user = await info.context.require_user()
+    vendor = await Vendor.get(user_id=user.id)
+    return await catalog.create_product(
+        vendor, name=name, price=price, stock=stock, description=description, image_url=image_url
+    )

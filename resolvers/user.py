@@ -1,0 +1,48 @@
+"""Accounts: register, log in and out, the caller, and users by id."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from strawberry.types import Info
+
+from models import user as accounts
+from models.catalog import Vendor, become_vendor
+from models.user import User
+from resolvers.loaders import rows_by_id
+
+
+async def load_users(keys: Sequence[int]) -> list[User | None]:
+    return await rows_by_id(User, keys)
+
+
+async def load_vendor_by_user(keys: Sequence[int]) -> list[Vendor | None]:
+    vendors = {v.user_id: v for v in await Vendor.filter(user_id__in=set(keys))}
+    return [vendors.get(key) for key in keys]
+
+
+async def user_by_id(info: Info, user_id: int) -> User | None:
+    return await info.context.loader(load_users).load(user_id)
+
+
+async def vendor_of_user(info: Info, user_id: int) -> Vendor | None:
+    return await info.context.loader(load_vendor_by_user).load(user_id)
+
+
+async def register(info: Info, username: str, password: str) -> tuple[User, str]:
+    return await accounts.register(username, password, info.context.settings.token_ttl_seconds)
+
+
+async def login(info: Info, username: str, password: str) -> tuple[User, str]:
+    return await accounts.login(username, password, info.context.settings.token_ttl_seconds)
+
+
+async def logout(info: Info) -> bool:
+    token = info.context.token
+    revoked = await accounts.revoke_token(token) if token else False
+    info.context.forget_user()
+    return revoked
+
+
+async def make_vendor(info: Info, name: str) -> Vendor:
+    user = await info.context.require_user()
+    return await become_vendor(user.id, name)

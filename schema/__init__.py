@@ -1,0 +1,28 @@
+"""The root schema, merged from each domain's Query, Mutation and Subscription."""
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from schema.catalog import CatalogMutation, CatalogQuery
+from schema.extensions import ErrorCodes
+from schema.scalars import SCALAR_OVERRIDES
+from schema.stream import StreamQuery
+from schema.user import UserMutation, UserQuery
+
+QUERIES = (UserQuery, CatalogQuery, StreamQuery)
+MUTATIONS = (UserMutation, CatalogMutation)
+SUBSCRIPTIONS: tuple = ()
+
+
+def build_schema() -> strawberry.Schema:
+    query = merge_types("Query", QUERIES)
+    mutation = merge_types("Mutation", MUTATIONS)
+    subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+    return strawberry.Schema(
+        query=query,
+        mutation=mutation,
+        subscription=subscription,
+        scalar_overrides=SCALAR_OVERRIDES,
+        extensions=[ErrorCodes],
+    )

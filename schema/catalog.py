@@ -1,0 +1,90 @@
+"""Vendors and products in the schema."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from models import catalog as m
+from resolvers import catalog as r
+from schema.permissions import IsVendor
+from schema.user import User, user_type
+
+
+@strawberry.type
+class Vendor:
+    id: strawberry.ID
+    name: str
+    user_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, vendor: m.Vendor) -> "Vendor":
+        return cls(id=strawberry.ID(str(vendor.id)), name=vendor.name, user_id=vendor.user_id)
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        return await user_type(info, self.user_id)
+
+    @strawberry.field
+    async def products(self, info: Info) -> list["Product"]:
+        return [Product.from_model(p) for p in await r.products_of_vendor(info, int(self.id))]
+
+
+async def vendor_type(info: Info, vendor_id: int) -> Vendor:
+    return Vendor.from_model(await r.vendor_by_id(info, vendor_id))
+
+
+@strawberry.type
+class Product:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    price: Decimal
+    stock: int = strawberry.field(description="Units left to sell.")
+    image_url: str | None
+    vendor_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, product: m.Product) -> "Product":
+        return cls(
+            id=strawberry.ID(str(product.id)),
+            name=product.name,
+            description=product.description,
+            price=product.price,
+            stock=product.stock,
+            image_url=product.image_url,
+            vendor_id=product.vendor_id,
+        )
+
+    @strawberry.field
+    async def vendor(self, info: Info) -> Vendor:
+        return await vendor_type(info, self.vendor_id)
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field
+    async def product(self, info: Info, id: strawberry.ID) -> Product | None:
+        product = await r.product(info, id)
+        return Product.from_model(product) if product else None
+
+    @strawberry.field
+    async def products(self, vendor_id: strawberry.ID | None = None) -> list[Product]:
+        return [Product.from_model(p) for p in await r.products(vendor_id)]
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(description="Vendor only.", permission_classes=[IsVendor])
+    async def create_product(
+        self,
+        info: Info,
+        name: str,
+        price: Decimal,
+        stock: int,
+        description: str | None = None,
+        image_url: str | None = None,
+    ) -> Product:
+        product = await r.create_product(info, name, price, stock, description, image_url)
+        return Product.from_model(product)

@@ -1,0 +1,33 @@
+"""Permission classes: who may read a field or run a mutation.
+
+They raise the domain error themselves, so the client gets its code (and, for
+UNAUTHENTICATED, a loginUrl that returns to the stream the call was about).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from models.catalog import Vendor
+from models.errors import forbidden
+
+
+def return_path_for(kwargs: dict[str, Any]) -> str | None:
+    stream_id = kwargs.get("stream_id")
+    return f"/live/{stream_id}" if stream_id is not None else None
+
+
+class IsAuthenticated(BasePermission):
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        await info.context.require_user(return_path_for(kwargs))
+        return True
+
+
+class IsVendor(BasePermission):
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = await info.context.require_user(return_path_for(kwargs))
+        if not await Vendor.exists(user_id=user.id):
+            raise forbidden("Only sellers may do this: become a vendor first.")
+        return True

@@ -1,0 +1,31 @@
+"""Scalars of the contract: Decimal money as an exact string."""
+from __future__ import annotations
+
+import decimal
+
+import strawberry
+
+from models.errors import bad_input
+from models.fields import to_money
+
+
+def _parse_money(value: object) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise bad_input("Decimal", "send money as a string such as \"19.99\"")
+    try:
+        amount = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise bad_input("Decimal", f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount != amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN):
+        raise bad_input("Decimal", f"{value!r} needs at most two decimal places")
+    return amount
+
+
+Money = strawberry.scalar(
+    name="Decimal",
+    description='An exact decimal amount of money, as a string: "19.99".',
+    serialize=lambda value: format(to_money(value), "f"),
+    parse_value=_parse_money,
+)
+
+SCALAR_OVERRIDES = {decimal.Decimal: Money}

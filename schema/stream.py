@@ -1,0 +1,132 @@
+"""Streams and replays in the schema."""
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from models import stream as m
+from resolvers import stream as r
+from schema.catalog import Product, Vendor, vendor_type
+
+StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
+
+
+@strawberry.type
+class LiveStream:
+    """A stream; the figures and owner-only fields come from the other domains' extensions."""
+
+    model: strawberry.Private[m.LiveStream]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.model.id))
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.model.title
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.model.description
+
+    @strawberry.field
+    def status(self) -> StreamStatus:
+        return self.model.status
+
+    @strawberry.field
+    async def vendor(self, info: Info) -> Vendor:
+        return await vendor_type(info, self.model.vendor_id)
+
+    @strawberry.field
+    def scheduled_at(self) -> dt.datetime | None:
+        return self.model.scheduled_at
+
+    @strawberry.field
+    def started_at(self) -> dt.datetime | None:
+        return self.model.started_at
+
+    @strawberry.field
+    def ended_at(self) -> dt.datetime | None:
+        return self.model.ended_at
+
+    @strawberry.field(description="Seconds live so far, or in all once ended; 0 before it starts.")
+    def duration_seconds(self) -> int:
+        return m.duration_seconds(self.model)
+
+    @strawberry.field(description="Where a player fetches the video.")
+    async def playback_url(self, info: Info) -> str | None:
+        return await r.playback_url(info, self.model)
+
+    @strawberry.field(description="The products offered on this stream, the highlighted one first.")
+    async def featured_products(self, info: Info) -> list[Product]:
+        return [Product.from_model(p) for p in await r.featured_products(info, self.model.id)]
+
+
+def streams_out(rows: list[m.LiveStream]) -> list[LiveStream]:
+    return [LiveStream(model=row) for row in rows]
+
+
+@strawberry.type
+class SavedStream:
+    model: strawberry.Private[m.SavedStream]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.model.id))
+
+    @strawberry.field
+    async def stream(self, info: Info) -> LiveStream:
+        return LiveStream(model=await r.stream_by_id(info, self.model.stream_id))
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.model.title
+
+    @strawberry.field
+    async def vendor(self, info: Info) -> Vendor:
+        return await vendor_type(info, self.model.vendor_id)
+
+    @strawberry.field
+    def video_url(self) -> str:
+        return self.model.video_url
+
+    @strawberry.field
+    def duration_seconds(self) -> int:
+        return self.model.duration_seconds
+
+    @strawberry.field
+    def streamed_at(self) -> dt.datetime:
+        return self.model.streamed_at
+
+    @strawberry.field
+    def saved_at(self) -> dt.datetime:
+        return self.model.saved_at
+
+
+@strawberry.type
+class StreamQuery:
+    @strawberry.field(description="Streams that are LIVE now, newest first.")
+    async def live_streams(self) -> list[LiveStream]:
+        return streams_out(await r.live_streams())
+
+    @strawberry.field
+    async def stream(self, info: Info, id: strawberry.ID) -> LiveStream | None:
+        row = await r.stream(info, id)
+        return LiveStream(model=row) if row else None
+
+    @strawberry.field(description="Streams filtered by vendor and status, newest first.")
+    async def streams(
+        self, vendor_id: strawberry.ID | None = None, status: StreamStatus | None = None
+    ) -> list[LiveStream]:
+        return streams_out(await r.stream_list(vendor_id, status))
+
+    @strawberry.field(description="Replays, newest first.")
+    async def saved_streams(self, vendor_id: strawberry.ID | None = None) -> list[SavedStream]:
+        return [SavedStream(model=row) for row in await r.saved_streams(vendor_id)]
+
+    @strawberry.field
+    async def saved_stream(self, id: strawberry.ID) -> SavedStream | None:
+        row = await r.saved_stream(id)
+        return SavedStream(model=row) if row else None

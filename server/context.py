@@ -1,0 +1,68 @@
+"""The one request context every resolver sees: settings, broker, caller and loaders."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from strawberry.dataloader import DataLoader
+
+from models.errors import DomainError, ErrorCode
+from models.user import User, user_for_token
+from server.appkeys import BROKER, SETTINGS
+
+_UNRESOLVED = object()
+
+BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
+
+
+class Context:
+    """Built once per HTTP request, or once per WebSocket connection."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse | None = None) -> None:
+        self.request = request
+        self.response = response
+        self.settings = request.app[SETTINGS]
+        self.broker = request.app[BROKER]
+        # Set by strawberry from the WebSocket connection_init payload.
+        self.connection_params: dict[str, Any] | None = None
+        self._user: Any = _UNRESOLVED
+        self._loaders: dict[BatchLoad, DataLoader] = {}
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token, from connection_init on a WebSocket, else the header."""
+        if isinstance(self.connection_params, dict):
+            header = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
+        else:
+            header = self.request.headers.get("Authorization")
+        if not isinstance(header, str):
+            return None
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    async def user(self) -> User | None:
+        if self._user is _UNRESOLVED:
+            token = self.token
+            self._user = await user_for_token(token) if token else None
+        return self._user
+
+    def forget_user(self) -> None:
+        self._user = _UNRESOLVED
+
+    async def require_user(self, return_path: str | None = None) -> User:
+        user = await self.user()
+        if user is None:
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED,
+                "Log in first.",
+                loginUrl=self.settings.login_url_for(return_path),
+            )
+        return user
+
+    def loader(self, batch_load: BatchLoad) -> DataLoader:
+        """The request's DataLoader for this batch function, made on first use."""
+        loader = self._loaders.get(batch_load)
+        if loader is None:
+            loader = self._loaders[batch_load] = DataLoader(load_fn=batch_load)
+        return loader

@@ -1,0 +1,62 @@
+"""Tortoise configuration, start-up and migrations."""
+from __future__ import annotations
+
+import pathlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise
+
+from models import MODEL_MODULES
+from server.settings import Settings
+
+APP_LABEL = "models"
+MIGRATIONS_MODULE = "models.migrations"
+
+
+def database_url(settings: Settings) -> str:
+    """The URL Tortoise understands, with the pool sized for PostgreSQL."""
+    url = settings.database_url
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = url[len("sqlite://"):]
+        if path != ":memory:":
+            pathlib.Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return url
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("minsize", "1")
+    query.setdefault("maxsize", str(settings.database_pool_size))
+    return urlunsplit(("postgres", parts.netloc, parts.path, urlencode(query), ""))
+
+
+def tortoise_config(settings: Settings) -> dict:
+    # Named by dialect: Tortoise caches compiled statements per connection name, so a
+    # process that meets both databases (the test suite) must not share one name.
+    connection = "sqlite" if settings.is_sqlite else "postgres"
+    return {
+        "connections": {connection: database_url(settings)},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": connection,
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every checked-in migration not yet applied."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config(settings))
+    await Tortoise.close_connections()
+
+
+async def open_database(settings: Settings) -> None:
+    await Tortoise.init(config=tortoise_config(settings))
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,97 @@
+"""Settings: read once from the environment into one validated, immutable object."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A bad environment value; the message names the variable in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite://./var/livecart.sqlite3"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_ttl_seconds: int = 30 * 24 * 3600
+    public_url: str = "http://127.0.0.1:8000"
+    login_url: str = "/login"
+    playback_url_template: str = "{public_url}/hls/{playback_id}.m3u8"
+    recording_url_template: str = "{public_url}/recordings/{playback_id}.mp4"
+    ingest_url: str = "rtmp://127.0.0.1:1935/live"
+    viewer_session_ttl_seconds: int = 45
+    database_pool_size: int = 20
+    environment: str = "development"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+    def login_url_for(self, return_path: str | None) -> str:
+        if not return_path:
+            return self.login_url
+        from urllib.parse import quote
+
+        sep = "&" if "?" in self.login_url else "?"
+        return f"{self.login_url}{sep}return={quote(return_path, safe='/')}"
+
+    def playback_url(self, playback_id: str) -> str:
+        return self.playback_url_template.format(public_url=self.public_url, playback_id=playback_id)
+
+    def recording_url(self, playback_id: str) -> str:
+        return self.recording_url_template.format(public_url=self.public_url, playback_id=playback_id)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict = {}
+        for field in dataclasses.fields(cls):
+            name = field.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(name, field.type, raw)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        scheme = urlsplit(self.database_url).scheme
+        if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+            raise SettingsError(
+                f"DATABASE_URL: unsupported scheme {scheme!r}; use sqlite://PATH or postgres://USER@HOST/DB"
+            )
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT: {self.port} is not a TCP port (1-65535)")
+        for name in ("token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()}: must be a positive whole number")
+        if urlsplit(self.public_url).scheme not in ("http", "https"):
+            raise SettingsError("PUBLIC_URL: must be an http:// or https:// URL")
+        for name in ("playback_url_template", "recording_url_template"):
+            try:
+                getattr(self, name).format(public_url="", playback_id="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise SettingsError(
+                    f"{name.upper()}: only {{public_url}} and {{playback_id}} may be used ({exc})"
+                ) from None
+        if self.environment not in ("development", "production"):
+            raise SettingsError("ENVIRONMENT: must be development or production")
+
+
+def _parse(name: str, annotation: str, raw: str):
+    if annotation == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
+    return raw

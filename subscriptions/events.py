@@ -1,0 +1,43 @@
+"""The small events a mutation publishes after its transaction commits.
+
+An event names what changed and carries just enough to find it again; the
+subscription resolvers turn it into the contract's types.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def stream_channel(stream_id: int) -> str:
+    return f"stream:{stream_id}"
+
+
+def comment_added(stream_id: int, comment_id: int) -> Event:
+    return {"type": "comment_added", "stream_id": stream_id, "comment_id": comment_id}
+
+
+def comment_deleted(stream_id: int, comment_id: int) -> Event:
+    return {"type": "comment_deleted", "stream_id": stream_id, "comment_id": comment_id}
+
+
+def viewers_changed(stream_id: int, count: int) -> Event:
+    return {"type": "viewers_changed", "stream_id": stream_id, "count": count}
+
+
+def reactions_changed(stream_id: int, likes: int, dislikes: int) -> Event:
+    return {"type": "reactions_changed", "stream_id": stream_id, "likes": likes, "dislikes": dislikes}
+
+
+def stream_updated(stream_id: int) -> Event:
+    """Status, featured products or their stock changed."""
+    return {"type": "stream_updated", "stream_id": stream_id}
+
+
+def order_placed(stream_id: int, stream_order_id: int) -> Event:
+    return {"type": "order_placed", "stream_id": stream_id, "stream_order_id": stream_order_id}
+
+
+def stats_changed(stream_id: int) -> Event:
+    return {"type": "stats_changed", "stream_id": stream_id}

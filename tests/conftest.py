@@ -1,0 +1,116 @@
+"""Fixtures: every test that asks for `client` runs on the embedded default
+(SQLite, in-process broker) and again on PostgreSQL and Redis when
+TEST_DATABASE_URL and TEST_REDIS_URL are set."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from server import db
+from server.app import create_app
+from server.settings import Settings
+from tests.support import GraphQLClient
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+SERVICES_MISSING = "PostgreSQL/Redis tests skipped: set TEST_DATABASE_URL and TEST_REDIS_URL (.ci/run does)"
+
+BACKENDS = [
+    pytest.param("embedded", id="sqlite"),
+    pytest.param(
+        "services",
+        id="postgres",
+        marks=pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING),
+    ),
+]
+
+
+def pytest_report_header(config) -> str:
+    return "livecart backends: sqlite" + (" + postgres/redis" if TEST_DATABASE_URL and TEST_REDIS_URL else f" ({SERVICES_MISSING})")
+
+
+# ---------------------------------------------------------------- databases
+
+async def _truncate_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'"
+        )]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+async def _reset_postgres_schema(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
+async def _flush_redis(url: str) -> None:
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+def run_blocking(coroutine) -> Any:
+    """Run set-up coroutines in a thread of their own, outside the test's event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    run_blocking(db.migrate(Settings(database_url=f"sqlite://{path}")))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    run_blocking(_reset_postgres_schema(TEST_DATABASE_URL))
+    run_blocking(db.migrate(Settings(database_url=TEST_DATABASE_URL)))
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(request, backend: str, tmp_path) -> Settings:
+    if backend == "embedded":
+        path = tmp_path / "livecart.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return Settings(database_url=f"sqlite://{path}")
+    url = request.getfixturevalue("postgres_migrated")
+    run_blocking(_truncate_postgres(url))
+    run_blocking(_flush_redis(TEST_REDIS_URL))
+    return Settings(database_url=url, redis_url=TEST_REDIS_URL)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings) -> GraphQLClient:
+    http = await aiohttp_client(create_app(settings))
+    return GraphQLClient(http)
+
+

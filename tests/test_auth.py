@@ -1,0 +1,85 @@
+import pytest
+
+from tests.support import register
+
+ME = "{ me { id username vendor { name } } }"
+
+
+async def test_register_login_me_logout(client):
+    account = await register(client, "alice")
+    assert (await client.data(ME, token=account.token))["me"] == {"id": str(account.id), "username": "alice", "vendor": None}
+
+    data = await client.data('mutation { login(username: "alice", password: "correct horse") { token user { username } } }')
+    token = data["login"]["token"]
+    assert token != account.token and data["login"]["user"]["username"] == "alice"
+
+    assert (await client.data("mutation { logout }", token=token))["logout"] is True
+    assert (await client.data(ME, token=token))["me"] is None
+    # The other token is untouched by that logout.
+    assert (await client.data(ME, token=account.token))["me"]["username"] == "alice"
+
+
+async def test_anonymous_and_unknown_tokens_are_nobody(client):
+    assert (await client.data(ME))["me"] is None
+    assert (await client.data(ME, token="not-a-token"))["me"] is None
+
+
+async def test_unknown_user_and_wrong_password_fail_alike(client):
+    await register(client, "alice")
+    wrong_password = await client.error('mutation { login(username: "alice", password: "wrong pass") { token } }')
+    unknown_user = await client.error('mutation { login(username: "nobody", password: "correct horse") { token } }')
+    assert wrong_password["extensions"] == unknown_user["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert wrong_password["message"] == unknown_user["message"]
+
+
+async def test_taken_username_is_a_conflict(client):
+    await register(client, "alice")
+    error = await client.error('mutation { register(username: "alice", password: "another pass") { token } }')
+    assert error["extensions"]["code"] == "CONFLICT"
+
+
+@pytest.mark.parametrize("username, password, argument", [
+    ("al", "correct horse", "username"),
+    ("has space", "correct horse", "username"),
+    ("x" * 33, "correct horse", "username"),
+    ("alice", "short", "password"),
+])
+async def test_bad_credentials_shape_names_the_argument(client, username, password, argument):
+    error = await client.error(
+        "mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token } }",
+        {"u": username, "p": password},
+    )
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": argument}
+
+
+async def test_tokens_are_stored_only_as_hashes_and_expire(client):
+    from models.user import AuthToken, hash_token
+
+    account = await register(client, "alice")
+    stored = await AuthToken.get(user_id=account.id)
+    assert stored.token_hash == hash_token(account.token) and account.token not in stored.token_hash
+    await AuthToken.filter(id=stored.id).update(expires_at=stored.created_at)
+    assert (await client.data(ME, token=account.token))["me"] is None
+
+
+async def test_passwords_are_hashed_with_argon2id(client):
+    from models.user import User
+
+    await register(client, "alice")
+    assert (await User.get(username="alice")).password_hash.startswith("$argon2id$")
+
+
+async def test_protected_mutation_without_token_gives_login_url(client):
+    error = await client.error("mutation { logout }")
+    assert error["extensions"] == {"code": "UNAUTHENTICATED", "loginUrl": "/login"}
+
+
+async def test_become_vendor_once(client):
+    account = await register(client, "seller")
+    data = await client.data('mutation { becomeVendor(name: " Shop ") { name user { username } } }', token=account.token)
+    assert data["becomeVendor"] == {"name": "Shop", "user": {"username": "seller"}}
+    assert (await client.data(ME, token=account.token))["me"]["vendor"] == {"name": "Shop"}
+    error = await client.error('mutation { becomeVendor(name: "Again") { id } }', token=account.token)
+    assert error["extensions"]["code"] == "CONFLICT"
+    error = await client.error('mutation { becomeVendor(name: "  ") { id } }', token=(await register(client, "bob")).token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}

@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_mode():
+    settings = Settings.from_env({})
+    assert settings.is_sqlite and settings.database_url.startswith("sqlite://./var/")
+    assert settings.redis_url is None
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+def test_values_are_read_from_the_environment():
+    settings = Settings.from_env({
+        "DATABASE_URL": "postgres://u@h/db", "REDIS_URL": "redis://h:6379/0", "PORT": "9000",
+        "TOKEN_TTL_SECONDS": "60", "PUBLIC_URL": "https://shop.example",
+        "PLAYBACK_URL_TEMPLATE": "https://cdn.example/{playback_id}.m3u8",
+    })
+    assert settings.port == 9000 and settings.token_ttl_seconds == 60
+    assert settings.playback_url("abc") == "https://cdn.example/abc.m3u8"
+    assert settings.recording_url("abc") == "https://shop.example/recordings/abc.mp4"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"), ("REDIS_URL", "http://x"),
+    ("TOKEN_TTL_SECONDS", "0"), ("PUBLIC_URL", "ftp://x"), ("PLAYBACK_URL_TEMPLATE", "{stream_key}"),
+    ("ENVIRONMENT", "staging"),
+])
+def test_a_bad_value_names_its_variable(name, value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value})
+    assert str(caught.value).startswith(f"{name}:")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_value_stops_the_cli_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "migrate"], env={"PORT": "nope", "PATH": ""}, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "livecart: PORT: 'nope' is not a whole number"
