@@ -9,13 +9,15 @@ from strawberry.types import Info
 from models import stream as m
 from resolvers import stream as r
 from schema.catalog import Product, Vendor, vendor_type
+from schema.commerce import OwnerFields
+from schema.engagement import EngagementFields
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 
 
 @strawberry.type
-class LiveStream:
-    """A stream; the figures and owner-only fields come from the other domains' extensions."""
+class LiveStream(EngagementFields, OwnerFields):
+    """A stream; its viewer-side and owner-only fields come from the mixins of those domains."""
 
     model: strawberry.Private[m.LiveStream]
 
