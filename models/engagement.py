@@ -1,12 +1,17 @@
 """What viewers do on a stream: watch (sessions), react and comment."""
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 from tortoise import fields
+from tortoise.expressions import F
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from models.stream import LiveStream
 
 
 class InteractionType(str, enum.Enum):
@@ -83,3 +88,43 @@ class StreamViewerUser(Model):
     class Meta:
         table = "stream_viewer_users"
         unique_together = (("stream", "user"),)
+
+
+# ---------------------------------------------------------------- viewer sessions
+#
+# Lock order, everywhere a viewer count changes: the stream row first (FOR NO KEY
+# UPDATE, so comment and session inserts elsewhere are not blocked by their foreign
+# key check), then sessions. endStream locks the stream and then closes its sessions,
+# so taking the same order here means the two can never deadlock.
+
+
+async def _lock_stream(stream_id: int) -> LiveStream | None:
+    return await LiveStream.filter(id=stream_id).select_for_update(no_key=True).first()
+
+
+async def _close_lapsed_of_stream(stream_id: int, now: dt.datetime) -> int:
+    """Close the stream's sessions that lapsed by `now`; they left when they lapsed."""
+    return await StreamViewer.filter(stream_id=stream_id, is_active=True, expires_at__lte=now).update(
+        is_active=False, left_at=F("expires_at")
+    )
+
+
+async def _remove_viewers(stream_id: int, gone: int) -> None:
+    if gone:
+        await LiveStream.filter(id=stream_id).update(viewer_count=F("viewer_count") - gone)
+
+
+async def close_sessions_of_stream(stream_id: int, now: dt.datetime) -> int:
+    """Close every active session of a stream (it is ending); returns how many were open.
+
+    Safe inside the caller's transaction (it nests as a savepoint). Sessions that had
+    already lapsed keep their lapse time as left_at; the rest leave `now`.
+    """
+    async with in_transaction():
+        await _lock_stream(stream_id)
+        lapsed = await _close_lapsed_of_stream(stream_id, now)
+        watching = await StreamViewer.filter(stream_id=stream_id, is_active=True).update(
+            is_active=False, left_at=now
+        )
+        await _remove_viewers(stream_id, lapsed + watching)
+    return lapsed + watching
