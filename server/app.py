@@ -10,6 +10,7 @@ from schema import build_schema
 from server import db
 from server.appkeys import BROKER, SETTINGS
 from server.graphql_view import LivecartGraphQLView
+from server.pages import add_page_routes
 from server.settings import Settings
 from subscriptions.broker import InProcessBroker
 
@@ -45,4 +46,5 @@ def create_app(settings: Settings) -> web.Application:
     view = LivecartGraphQLView(schema=build_schema(), graphql_ide="graphiql")
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)
+    add_page_routes(app)  # the web pages of client/
     return app

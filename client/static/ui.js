@@ -1,0 +1,124 @@
+// What every page shares: building elements (user text only ever as text),
+// formatting, the header, and messages.
+
+import { clearToken, getToken, gql, loginUrl } from "/static/graphql.js";
+
+/**
+ * Makes an element. Strings among the children become text nodes, so text
+ * written by users is never parsed as HTML.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces an element's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+/** "45:23" or "1:02:03". */
+export function formatDuration(totalSeconds) {
+  const s = Math.max(0, Math.floor(totalSeconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const seconds = String(s % 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+}
+
+/** Money arrives as a decimal string ("19.99"); it is shown, never computed with. */
+export function formatMoney(amount) {
+  const [whole, cents = "00"] = String(amount ?? "0").split(".");
+  return `$${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${cents.padEnd(2, "0").slice(0, 2)}`;
+}
+
+export function formatTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+export function formatDate(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+/**
+ * A clock that counts up from a duration the server gave, so it runs without
+ * asking again; `render` gets the seconds each tick.
+ */
+export function runningClock(seconds, render, { running = true } = {}) {
+  const origin = Date.now() - seconds * 1000;
+  let timer = null;
+  const tick = () => render((Date.now() - origin) / 1000);
+  tick();
+  if (running) timer = setInterval(tick, 1000);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Shows a short message in the page's toast area. */
+export function notify(text, kind = "info") {
+  let area = $("#toasts");
+  if (!area) {
+    area = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
+    document.body.appendChild(area);
+  }
+  const toast = h("div", { class: `toast toast-${kind}` }, text);
+  area.appendChild(toast);
+  setTimeout(() => toast.remove(), 5000);
+}
+
+/** The logged-in user ({id, username, vendor}) or null. */
+export async function currentUser() {
+  if (!getToken()) return null;
+  try {
+    const data = await gql("{ me { id username vendor { id name } } }");
+    return data.me;
+  } catch (err) {
+    return null;
+  }
+}
+
+/** Fills the header's account area: the username and Log out, or Log in. */
+export function renderAccount(user) {
+  const area = $("#account");
+  if (!area) return;
+  if (!user) {
+    fill(area, h("a", { href: loginUrl(), id: "login-link" }, "Log in"));
+    return;
+  }
+  const logout = h("button", { type: "button", class: "link", id: "logout" }, "Log out");
+  logout.addEventListener("click", async () => {
+    try {
+      await gql("mutation { logout }");
+    } catch (err) {
+      // Already revoked or expired: forgetting it here is all that is left to do.
+    }
+    clearToken();
+    location.reload();
+  });
+  fill(area, h("span", { class: "username", id: "username" }, user.username), " ", logout);
+}
