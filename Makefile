@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install demo-data schema clean
+.PHONY: serve test install demo-data schema clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Every measurement of issue 8 in one run, written to bench/REPORT.md. Needs PostgreSQL, Redis and
+# npm (PostGraphile is installed into bench/postgraphile/); BENCH_ARGS=--quick tries it at a tiny size.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(BIN)/livecart export-schema schema.graphql

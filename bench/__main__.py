@@ -1,0 +1,193 @@
+"""`python -m bench` (or `make bench`): run every measurement, side by side, and write bench/REPORT.md.
+
+Servers under test are real processes (`livecart serve` through bench.served, PostGraphile's
+CLI); the load comes from other processes (bench.loadgen, bench.httpload). Each comparison
+runs in the same run, one after the other, because absolute figures drift between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench import fanout, flashsale, machine, polling, profile, queries
+from bench.procs import Server, livecart_server, raise_open_files_limit
+from bench.report import DEFAULT, SHARED, Results, write
+from bench.seed import seed
+from server.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+# The one server setting the baseline needs: subscription resolvers executing per subscriber,
+# as strawberry does by default (see the report's "Set-up" for what it turns off).
+BASELINE_SETTING = "subscription_sharing"
+# Load from one address: the server's per-address limits would refuse the bench's own clients.
+LOAD_TEST_ENV = {"RATE_LIMITS": "off", "WEBSOCKET_CONNECTIONS_PER_ADDRESS": "1000000"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/livecart_bench"),
+        help="PostgreSQL database the bench resets and fills (created when missing)")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                        help="Redis for the broker ('' for the in-process broker)")
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "18600")))
+    parser.add_argument("--sizes", default="1000,5000,10000", help="subscriber counts, comma-separated")
+    parser.add_argument("--comments", type=int, default=10, help="comments per fan-out window (one a second)")
+    parser.add_argument("--baseline-comments", type=int, default=5, help="comments per window on the default path")
+    parser.add_argument("--burst", type=int, default=20, help="comments in the most-deliveries burst")
+    parser.add_argument("--processes", type=int, default=4, help="subscriber worker processes")
+    parser.add_argument("--query-seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--buyers", type=int, default=200)
+    parser.add_argument("--sale-stock", type=int, default=100)
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="how long to wait for every delivery")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes to try the harness (200 subscribers)")
+    parser.add_argument("--out", default=str(HERE / "REPORT.md"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.comments, args.baseline_comments, args.burst = "200", 3, 3, 5
+        args.processes, args.query_seconds = 2, 3.0
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    return args
+
+
+def baseline_available() -> bool:
+    return BASELINE_SETTING in {f.name for f in dataclasses.fields(Settings)}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def run_fanouts(args, results: Results, servers: dict[str, Server], seeded) -> None:
+    largest = max(args.sizes)
+    for size in args.sizes:
+        for path, server in servers.items():
+            comments = args.comments if path == SHARED else args.baseline_comments
+
+            async def with_profile(srv, measure, path=path, size=size):
+                raw = OUT / f"profile-fanout-{path.replace(' ', '-')}-{size}.txt"
+                spy = profile.start(srv.pid, comments + 2, raw)
+                await measure()
+                results.profiles.append(profile.finish(
+                    spy, f"Server during fan-out: {path}, {size:,} subscribers, 1 comment/s", raw))
+
+            during = with_profile if size == largest and not args.no_profile else None
+            print(f"bench: fan-out {path} x {size:,}", flush=True)
+            try:
+                run = await fanout.fanout(
+                    server, seeded, path, size, comments=comments, interval=1.0, processes=args.processes,
+                    burst_comments=args.burst if path == SHARED and size == largest else 0,
+                    drain_timeout=args.drain_timeout, during=during)
+            except Exception as exc:  # noqa: BLE001 - one failed size is a row in the report, not the end
+                run = fanout.FanoutRun(path=path, subscribers=size, note=f"failed: {type(exc).__name__}: {exc}"[:300])
+            results.fanout.append(run)
+            if run.steady:
+                print(f"bench:   p50 {run.steady.p50_ms} ms, p99 {run.steady.p99_ms} ms,"
+                      f" {run.steady.delivered}/{run.steady.expected} delivered,"
+                      f" {run.steady.cpu_us_per_message} µs CPU/message", flush=True)
+
+
+async def run_queries(args, results: Results, ours: Server, seeded) -> None:
+    try:
+        results.postgraphile = queries.install_postgraphile()
+    except Exception as exc:  # noqa: BLE001
+        results.notes.append(f"PostGraphile could not be installed: {exc}")
+        results.queries = [queries.QueryRow(q, "postgraphile", note="not installed") for q in queries.POSTGRAPHILE]
+    pg = None
+    if results.postgraphile:
+        pg = queries.postgraphile_server(args.port_base + 10, args.database_url, OUT).start()
+    try:
+        if pg is not None:
+            mismatch = await queries.same_answers(f"{ours.url}/graphql", f"{pg.url}/graphql", seeded.stream_id)
+            results.query_check = mismatch or "checked: the same streams, products and comments"
+            if mismatch:
+                results.notes.append(f"The two servers' answers differ: {mismatch}")
+        for name, query in queries.LIVECART.items():
+            print(f"bench: query {name}", flush=True)
+            results.queries += await asyncio.to_thread(
+                queries.measure, "livecart", f"{ours.url}/graphql", {name: query}, seeded.stream_id,
+                args.concurrency, args.query_seconds)
+            if pg is not None:
+                results.queries += await asyncio.to_thread(
+                    queries.measure, "postgraphile", f"{pg.url}/graphql", {name: queries.POSTGRAPHILE[name]},
+                    seeded.stream_id, args.concurrency, args.query_seconds)
+        if not args.no_profile:
+            name = "liveStreams"
+            raw = OUT / "profile-query-liveStreams.txt"
+            spy = profile.start(ours.pid, min(args.query_seconds, 5), raw)
+            await asyncio.to_thread(queries.measure, "livecart", f"{ours.url}/graphql", {name: queries.LIVECART[name]},
+                                    seeded.stream_id, args.concurrency, min(args.query_seconds, 5))
+            results.profiles.append(profile.finish(spy, f"livecart serving `{name}` at {args.concurrency} clients", raw))
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+async def main(argv: list[str] | None = None) -> Results:
+    args = parse_args(argv)
+    OUT.mkdir(exist_ok=True)
+    limit = raise_open_files_limit()
+    results = Results(command="python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+                      started=now())
+    results.machine = machine.describe(await machine.server_versions(args.database_url, args.redis_url or None))
+    results.config = [
+        ("database", args.database_url.rsplit("@", 1)[-1]),
+        ("broker", f"Redis {args.redis_url}" if args.redis_url else "in-process"),
+        ("fan-out sizes", ", ".join(f"{s:,}" for s in args.sizes)),
+        ("comments per window", f"{args.comments} (default path: {args.baseline_comments}), one a second"),
+        ("subscriber processes", str(args.processes)),
+        ("open files limit", str(limit)),
+        ("query load", f"{args.concurrency} clients, {args.query_seconds:g} s per query and server"),
+        ("flash sale", f"{args.buyers} buyers, stock {args.sale_stock}"),
+        ("server settings", ", ".join(f"{k}={v}" for k, v in LOAD_TEST_ENV.items())),
+    ]
+    print(f"bench: seeding {args.database_url.rsplit('@', 1)[-1]}", flush=True)
+    seeded = await seed(args.database_url, buyers=args.buyers, sale_stock=args.sale_stock)
+
+    servers = {SHARED: livecart_server("livecart", args.port_base + 1, args.database_url, args.redis_url, OUT,
+                                       LOAD_TEST_ENV)}
+    if baseline_available():
+        servers[DEFAULT] = livecart_server("livecart-default-path", args.port_base + 2, args.database_url,
+                                           args.redis_url, OUT, {**LOAD_TEST_ENV, BASELINE_SETTING.upper(): "off"})
+        results.switch = (f"The baseline server runs with `{BASELINE_SETTING.upper()}=off`: each subscriber executes"
+                          " its own selection set and reads its own rows for every event (strawberry's default"
+                          " path); everything else is the same `livecart serve`.")
+    else:
+        results.notes.append(f"Strawberry's default path was not measured: the server has no `{BASELINE_SETTING}`"
+                             " setting yet to switch its shared subscription execution off.")
+    started = []
+    try:
+        for server in servers.values():
+            started.append(server.start())
+        ours = servers[SHARED]
+        print("bench: statements per poll", flush=True)
+        results.poll_cost = await polling.measure_poll_cost(
+            ours.url, seeded.stream_id, seeded.seller_token, seeded.commenter_tokens[-1])
+        await run_fanouts(args, results, servers, seeded)
+        await run_queries(args, results, ours, seeded)
+        print("bench: flash sale", flush=True)
+        try:
+            results.flash_sale = await flashsale.flash_sale(ours.url, args.database_url, seeded.sale_product_id,
+                                                            seeded.stream_id, seeded.buyer_tokens)
+        except Exception as exc:  # noqa: BLE001
+            results.notes.append(f"The flash sale could not run: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        for server in started:
+            server.stop()
+    results.finished = now()
+    write(results, Path(args.out))
+    print(f"bench: wrote {args.out}", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

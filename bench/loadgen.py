@@ -1,0 +1,200 @@
+"""The subscriber fleet: thousands of WebSocket subscribers held by worker processes.
+
+Each worker is a process of its own (spawned, so it carries none of the parent's state)
+running one event loop with raw aiohttp WebSocket clients speaking graphql-transport-ws.
+A worker only records (comment id, receive time) per message: parsing dates or computing
+latencies per message would make the load generator, not the server, the bottleneck.
+The parent joins those with each comment's createdAt.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import orjson
+
+PROTOCOL = "graphql-transport-ws"
+
+
+@dataclass
+class Tally:
+    connected: int = 0
+    failed: int = 0
+    closed_by_server: int = 0
+    errors: int = 0
+    first_error: str = ""
+    received: list[tuple[str, float]] = field(default_factory=list)
+
+
+async def _subscribe(session, url: str, query: str, variables: dict, token: str | None, tally: Tally):
+    import aiohttp
+
+    ws = await session.ws_connect(url, protocols=(PROTOCOL,), autoping=True, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await ws.send_str(orjson.dumps({"type": "connection_init", "payload": payload}).decode())
+    ack = await asyncio.wait_for(ws.receive(), 30)
+    if ack.type != aiohttp.WSMsgType.TEXT or orjson.loads(ack.data).get("type") != "connection_ack":
+        await ws.close()
+        raise RuntimeError(f"no connection_ack: {ack.data!r}")
+    await ws.send_str(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}).decode())
+    return ws
+
+
+async def _read(ws, field_name: str, tally: Tally) -> None:
+    import aiohttp
+
+    async for message in ws:
+        now = time.time()
+        if message.type != aiohttp.WSMsgType.TEXT:
+            continue
+        body = orjson.loads(message.data)
+        kind = body.get("type")
+        if kind == "next":
+            data = (body.get("payload") or {}).get("data") or {}
+            item = data.get(field_name)
+            if item is not None:
+                tally.received.append((item["id"], now))
+            else:
+                tally.errors += 1
+                tally.first_error = tally.first_error or str(body)[:300]
+        elif kind == "ping":
+            await ws.send_str('{"type":"pong"}')
+        elif kind in ("error", "complete"):
+            tally.errors += 1
+            tally.first_error = tally.first_error or str(body)[:300]
+    tally.closed_by_server += 1
+
+
+async def _worker(conn: Connection, url: str, count: int, query: str, variables: dict, field_name: str,
+                  token: str | None, connect_concurrency: int) -> None:
+    import aiohttp
+
+    tally = Tally()
+    gate = asyncio.Semaphore(connect_concurrency)
+    sockets, readers = [], []
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def open_one() -> None:
+            async with gate:
+                try:
+                    ws = await _subscribe(session, url, query, variables, token, tally)
+                except Exception as exc:  # noqa: BLE001 - a failed connection is a figure, not a crash
+                    tally.failed += 1
+                    tally.first_error = tally.first_error or f"connect: {exc!r}"[:300]
+                    return
+                tally.connected += 1
+                sockets.append(ws)
+                readers.append(asyncio.create_task(_read(ws, field_name, tally)))
+
+        await asyncio.gather(*(open_one() for _ in range(count)))
+        loop = asyncio.get_running_loop()
+        conn.send(("ready", tally.connected, tally.failed, tally.first_error))
+        while True:
+            command = await loop.run_in_executor(None, conn.recv)
+            if command == "count":
+                conn.send((len(tally.received), tally.errors, tally.closed_by_server, tally.first_error))
+            elif command == "collect":
+                conn.send((tally.received, tally.errors, tally.closed_by_server, tally.first_error))
+                tally.received = []
+                tally.errors = 0
+            elif command == "close":
+                break
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        for reader in readers:
+            reader.cancel()
+    conn.send(("closed",))
+
+
+def worker_entry(conn: Connection, *args) -> None:
+    from bench.procs import raise_open_files_limit
+
+    raise_open_files_limit()
+    asyncio.run(_worker(conn, *args))
+
+
+class SubscriberFleet:
+    """`total` subscribers to one subscription, spread over `processes` worker processes."""
+
+    def __init__(self, ws_url: str, total: int, processes: int, query: str, variables: dict, field_name: str,
+                 token: str | None = None, connect_concurrency: int = 32) -> None:
+        self.ws_url = ws_url
+        self.total = total
+        self.processes = max(1, min(processes, total))
+        self.args = (query, variables, field_name, token, connect_concurrency)
+        self.pipes: list[Connection] = []
+        self.workers: list[multiprocessing.Process] = []
+        self.connected = 0
+        self.failed = 0
+        self.first_error = ""
+
+    def start(self, timeout: float = 600.0) -> "SubscriberFleet":
+        context = multiprocessing.get_context("spawn")
+        share, extra = divmod(self.total, self.processes)
+        for i in range(self.processes):
+            parent, child = context.Pipe()
+            count = share + (1 if i < extra else 0)
+            worker = context.Process(target=worker_entry, args=(child, self.ws_url, count, *self.args), daemon=True)
+            worker.start()
+            self.pipes.append(parent)
+            self.workers.append(worker)
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise RuntimeError("a subscriber worker did not connect in time")
+            _, connected, failed, error = pipe.recv()
+            self.connected += connected
+            self.failed += failed
+            self.first_error = self.first_error or error
+        return self
+
+    def _ask(self, command: str) -> list[tuple]:
+        for pipe in self.pipes:
+            pipe.send(command)
+        return [pipe.recv() for pipe in self.pipes]
+
+    def received_count(self) -> int:
+        return sum(answer[0] for answer in self._ask("count"))
+
+    def wait_for(self, expected: int, timeout: float) -> int:
+        """Poll until `expected` messages arrived in all (or the timeout); the count seen."""
+        deadline = time.monotonic() + timeout
+        seen = self.received_count()
+        while seen < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen = self.received_count()
+        return seen
+
+    def collect(self) -> tuple[list[tuple[str, float]], dict]:
+        """Every (comment id, receive time) since the last collect, and the error tallies."""
+        received, errors, closed, first_error = [], 0, 0, ""
+        for batch, batch_errors, batch_closed, batch_first in self._ask("collect"):
+            received.extend(batch)
+            errors += batch_errors
+            closed += batch_closed
+            first_error = first_error or batch_first
+        return received, {"errors": errors, "closed_by_server": closed, "first_error": first_error}
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send("close")
+            except (BrokenPipeError, OSError):
+                pass
+        for worker, pipe in zip(self.workers, self.pipes):
+            if pipe.poll(30):
+                try:
+                    pipe.recv()
+                except EOFError:
+                    pass
+            worker.join(10)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(5)
+
+    def __enter__(self) -> "SubscriberFleet":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
