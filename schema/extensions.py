@@ -1,6 +1,13 @@
-"""Every error a client sees carries a code; crashes are masked and logged."""
+"""Every error a client sees carries a code; crashes are masked and logged.
+
+A masked error carries the request id (also in the X-Request-ID header and the logs), so a
+client can quote it and an operator can find the traceback. A database or Redis that cannot
+be reached is not a bug of ours: it is answered SERVICE_UNAVAILABLE with retryAfter, so
+clients retry instead of reporting a crash.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from graphql.error import GraphQLError
@@ -11,6 +18,34 @@ from models.errors import DomainError, ErrorCode
 log = logging.getLogger("livecart.errors")
 
 INTERNAL_MESSAGE = "Internal server error."
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable; nothing was done. Try again shortly."
+UNAVAILABLE_RETRY_AFTER = 2
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the cause is a database or Redis we cannot reach (anywhere in the chain)."""
+    import asyncpg
+    import redis.exceptions
+    from tortoise.exceptions import DBConnectionError
+
+    unreachable = (
+        ConnectionError,  # OSError family: refused, reset, broken pipe
+        asyncio.TimeoutError,
+        DBConnectionError,
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.InterfaceError,  # "connection is closed"
+        asyncpg.exceptions.CannotConnectNowError,  # "the database system is starting up"
+        asyncpg.exceptions.OperatorInterventionError,  # "terminating connection due to administrator command"
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    )
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, unreachable):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class ErrorCodes(MaskErrors):
@@ -18,18 +53,56 @@ class ErrorCodes(MaskErrors):
         super().__init__(error_message=INTERNAL_MESSAGE)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._coded(error) for error in errors]
+        coded = [self._coded(error) for error in errors]
+        self._count(coded)
+        return coded
+
+    def _request(self):
+        context = getattr(self.execution_context, "context", None)
+        return getattr(context, "request", None)
+
+    def _request_id(self) -> str | None:
+        request = self._request()
+        return request.get("request_id") if request is not None else None
+
+    def _count(self, errors: list[GraphQLError]) -> None:
+        request = self._request()
+        if request is None:
+            return
+        from server.ops import count_graphql_errors
+
+        count_graphql_errors(request.app, [(e.extensions or {}).get("code", "") for e in errors])
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
+        original = _root_cause(error)
         if isinstance(original, DomainError):
+            error.extensions = {**original.extensions, **(error.extensions or {}), "code": original.code.value}
             return error
         if original is None:
-            # Found by GraphQL itself (syntax, unknown field, bad variable): safe to show.
+            # Found by GraphQL itself (syntax, unknown field, bad variable) or by a limit: safe to show.
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value}
             return error
-        log.error("unexpected error at %s", error.path, exc_info=original)
+        request_id = self._request_id()
+        if is_unavailable(original):
+            log.warning("service unavailable at %s (request %s): %r", error.path, request_id, original)
+            masked = self.anonymise_error(error)
+            masked.message = UNAVAILABLE_MESSAGE
+            masked.extensions = {
+                "code": ErrorCode.SERVICE_UNAVAILABLE.value,
+                "retryAfter": UNAVAILABLE_RETRY_AFTER,
+                "requestId": request_id,
+            }
+            return masked
+        log.error("unexpected error at %s (request %s)", error.path, request_id, exc_info=original)
         masked = self.anonymise_error(error)
-        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
+        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id}
         return masked
+
+
+def _root_cause(error: GraphQLError) -> BaseException | None:
+    """The exception behind an error; graphql-core wraps input coercion errors twice."""
+    cause = error.original_error
+    while isinstance(cause, GraphQLError) and not isinstance(cause, DomainError):
+        cause = cause.original_error
+    return cause
