@@ -1,14 +1,19 @@
 """Carts, orders and the purchases attributed to streams."""
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from dataclasses import asdict, dataclass
+from dataclasses import fields as fields_of
+from decimal import Decimal
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
-from models.fields import MoneyField
+from models.fields import MoneyField, to_money
+from models.stream import LiveStream, duration_seconds
 
 MAX_LINE_QUANTITY = 100
 
@@ -89,3 +94,57 @@ class StreamOrder(Model):
             CheckConstraint(check="quantity > 0", name="stream_orders_quantity_positive"),
             CheckConstraint(check="amount >= 0", name="stream_orders_amount_not_negative"),
         )
+
+
+# ---------------------------------------------------------------- the seller's figures
+
+@dataclass(frozen=True)
+class StreamFigures:
+    """Every figure of a stream, read from the counters maintained on its row."""
+
+    stream_id: int
+    duration_seconds: int
+    viewer_count: int
+    unique_viewers: int
+    peak_viewers: int
+    likes: int
+    dislikes: int
+    comments: int
+    orders: int
+    items_sold: int
+    revenue: Decimal
+
+    @classmethod
+    def of(cls, stream: LiveStream, now: dt.datetime | None = None) -> StreamFigures:
+        return cls(
+            stream_id=stream.id,
+            duration_seconds=duration_seconds(stream, now),
+            viewer_count=stream.viewer_count,
+            unique_viewers=stream.unique_viewers,
+            peak_viewers=stream.peak_viewers,
+            likes=stream.likes,
+            dislikes=stream.dislikes,
+            comments=stream.comment_count,
+            orders=stream.order_count,
+            items_sold=stream.items_sold,
+            revenue=to_money(stream.revenue),
+        )
+
+    def to_json(self) -> dict:
+        """The snapshot kept on a saved stream; money as a string so it stays exact."""
+        snapshot = asdict(self)
+        snapshot["revenue"] = format(self.revenue, "f")
+        return snapshot
+
+    @classmethod
+    def from_json(cls, stream_id: int, snapshot: dict) -> StreamFigures:
+        values = {f.name: snapshot.get(f.name, 0) for f in fields_of(cls)}
+        values["stream_id"] = stream_id
+        values["revenue"] = to_money(snapshot.get("revenue", "0"))
+        return cls(**values)
+
+
+async def stream_figures(stream_id: int) -> StreamFigures | None:
+    """The figures now: one statement, never cached, so a subscription sees each change."""
+    stream = await LiveStream.get_or_none(id=stream_id)
+    return StreamFigures.of(stream) if stream else None
