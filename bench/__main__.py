@@ -184,6 +184,7 @@ async def main(argv: list[str] | None = None) -> Results:
         for server in started:
             server.stop()
     results.finished = now()
+    results.machine.append(("load average (1, 5, 15 min) at the end", machine.load_average()))
     write(results, Path(args.out))
     print(f"bench: wrote {args.out}", flush=True)
     return results

@@ -60,6 +60,15 @@ async def server_versions(database_url: str, redis_url: str | None) -> dict[str,
     return versions
 
 
+def load_average() -> str:
+    """The machine is shared: a busy one at the start of a run says the figures are pessimistic."""
+    try:
+        with open("/proc/loadavg") as loadavg:
+            return " ".join(loadavg.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def describe(versions: dict[str, str]) -> list[tuple[str, str]]:
     from importlib.metadata import version
 
@@ -68,6 +77,7 @@ def describe(versions: dict[str, str]) -> list[tuple[str, str]]:
         ("CPU model", cpu_model()),
         ("memory", memory_gib()),
         ("kernel", platform.release()),
+        ("load average (1, 5, 15 min) at the start", load_average()),
         ("Python", sys.version.split()[0]),
     ]
     rows += list(versions.items())

@@ -123,8 +123,30 @@ def targets(results: Results) -> list[list[str]]:
 
 # ---------------------------------------------------------------- sections
 
+def observations(results: Results) -> list[str]:
+    """What the figures say about the code, computed from them (so they stay true when the code changes)."""
+    notes = []
+    post = results.poll_cost.post_comment_statements if results.poll_cost else 0.0
+    for run in sorted(results.fanout, key=lambda r: (r.path, r.subscribers)):
+        per_comment = _statements_per_comment(run.steady)
+        if per_comment is not None and run.connected:
+            per_subscriber = max(0.0, per_comment - post) / run.connected
+            notes.append(f"{run.path}, {run.subscribers:,} subscribers: {per_comment:,.1f} SQL statements per comment,"
+                         f" {per_subscriber:.3f} per subscriber beyond the postComment mutation's own"
+                         + (" (every subscriber still reads the database for every event)" if per_subscriber > 0.5
+                            else ""))
+    for profile in results.profiles:
+        if profile.categories:
+            parts = ", ".join(f"{c} {p:.0f}%" for c, p in profile.categories if p >= 1)
+            notes.append(f"{profile.name}: {parts}.")
+    return notes
+
+
 def fanout_section(results: Results) -> list[str]:
-    lines = ["## 1-2. Fan-out: commentAdded on one stream, one comment a second", ""]
+    lines = ["## 1-2. Fan-out: commentAdded on one stream, one comment a second", "",
+             "Measured by `bench/fanout.py`: the subscribers are raw aiohttp WebSocket clients speaking",
+             "graphql-transport-ws in `bench/loadgen.py` worker processes; the comments are posted through the",
+             "public `postComment` mutation by the bench's own process.", ""]
     rows = []
     for run in sorted(results.fanout, key=lambda r: (r.subscribers, r.path != SHARED)):
         w = run.steady
@@ -209,7 +231,9 @@ def polling_section(results: Results) -> list[str]:
     from bench.polling import SEED_SELLER_STATEMENTS, SEED_VIEWER_STATEMENTS, VIEWERS
 
     cost = results.poll_cost
-    lines = ["## 4. Polling against push: SQL statements per second at 10,000 viewers", ""]
+    lines = ["## 4. Polling against push: SQL statements per second at 10,000 viewers", "",
+             "Measured by `bench/polling.py` and the fan-out windows; statements are counted by the server",
+             "itself (`bench/served.py` counts Tortoise's statement log; pg_stat_statements is not loaded here).", ""]
     if cost is None:
         return lines + ["Not measured.", ""]
     if cost.error:
@@ -237,7 +261,9 @@ def polling_section(results: Results) -> list[str]:
 
 def flash_sale_section(results: Results) -> list[str]:
     sale = results.flash_sale
-    lines = ["## 5. Flash sale: concurrent buyNow on one product (PostgreSQL)", ""]
+    lines = ["## 5. Flash sale: concurrent buyNow on one product (PostgreSQL)", "",
+             "Measured by `bench/flashsale.py`: every buyer has an account and a token, all wait at one",
+             "`asyncio.Event`, then send `buyNow(quantity: 1)` at once; the database is read before and after.", ""]
     if sale is None:
         return lines + ["Not measured.", ""]
     outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(sale.outcomes.items()))
@@ -261,6 +287,10 @@ def profile_section(results: Results) -> list[str]:
             lines += [f"Not available: {profile.error}", ""]
             continue
         lines += [f"{profile.samples:,} samples at 100 Hz; raw collapsed stacks in `{profile.raw_path}` (not committed).", ""]
+        if profile.categories:
+            lines += ["Share of the busy samples whose stack is in:", ""]
+            lines += _table(["part", "% of samples"], [[c, f"{p:.1f}"] for c, p in profile.categories])
+            lines.append("")
         lines += ["Most samples on their own (self):", ""]
         lines += _table(["function", "self %"], [[f"`{f}`", f"{p:.1f}"] for f, p in profile.self_top])
         interesting = [(f, p) for f, p in profile.inclusive_top if not _is_wrapper(f) and any(d in f for d in PROJECT_DIRS + (
@@ -283,6 +313,9 @@ def write(results: Results, path: Path) -> None:
     lines += ["## Targets", ""] + _table(["target", "measured", "verdict"], targets(results)) + [""]
     if results.notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in results.notes] + [""]
+    found = observations(results)
+    if found:
+        lines += ["## Observations", ""] + [f"- {note}" for note in found] + [""]
     lines += fanout_section(results)
     lines += queries_section(results)
     lines += polling_section(results)
