@@ -157,13 +157,18 @@ class SubscriberFleet:
     def received_count(self) -> int:
         return sum(answer[0] for answer in self._ask("count"))
 
-    def wait_for(self, expected: int, timeout: float) -> int:
-        """Poll until `expected` messages arrived in all (or the timeout); the count seen."""
+    def wait_for(self, expected: int, timeout: float, stall: float = 20.0) -> int:
+        """Poll until `expected` messages arrived in all, or none came for `stall` seconds, or the
+        timeout; the count seen. A slow server still gets measured, a stuck one does not hang the run."""
         deadline = time.monotonic() + timeout
         seen = self.received_count()
-        while seen < expected and time.monotonic() < deadline:
+        last_progress = time.monotonic()
+        while seen < expected and time.monotonic() < deadline and time.monotonic() - last_progress < stall:
             time.sleep(0.1)
-            seen = self.received_count()
+            now_seen = self.received_count()
+            if now_seen > seen:
+                last_progress = time.monotonic()
+            seen = now_seen
         return seen
 
     def collect(self) -> tuple[list[tuple[str, float]], dict]:
