@@ -6,13 +6,14 @@ from strawberry.tools import merge_types
 
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.extensions import ErrorCodes
+from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamQuery
 from schema.user import UserMutation, UserQuery
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery)
 MUTATIONS = (UserMutation, CatalogMutation)
-SUBSCRIPTIONS: tuple = ()
+SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 
 def build_schema() -> strawberry.Schema:

@@ -12,7 +12,7 @@ from server.appkeys import BROKER, SETTINGS
 from server.graphql_view import LivecartGraphQLView
 from server.pages import add_page_routes
 from server.settings import Settings
-from subscriptions.broker import InProcessBroker
+from subscriptions.broker import create_broker
 
 log = logging.getLogger("livecart")
 
@@ -28,7 +28,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = InProcessBroker()
+    broker = create_broker(app[SETTINGS])  # Redis when REDIS_URL is set
     app[BROKER] = broker
     await broker.start()
     yield

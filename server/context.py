@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,16 @@ from server.appkeys import BROKER, SETTINGS
 _UNRESOLVED = object()
 
 BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
+
+# A WebSocket's Context lives as long as the connection, so its loaders would serve
+# stale rows to later events. Each subscription event opens a fresh loader scope
+# (new_loader_scope); it is task-local, so one operation's scope never leaks into another's.
+_event_loaders: ContextVar[dict | None] = ContextVar("livecart_event_loaders", default=None)
+
+
+def new_loader_scope() -> None:
+    """Give the rest of this operation's current event fresh DataLoaders."""
+    _event_loaders.set({})
 
 
 class Context:
@@ -61,8 +72,11 @@ class Context:
         return user
 
     def loader(self, batch_load: BatchLoad) -> DataLoader:
-        """The request's DataLoader for this batch function, made on first use."""
-        loader = self._loaders.get(batch_load)
+        """The request's (or the subscription event's) DataLoader for this batch function, made on first use."""
+        loaders = _event_loaders.get()
+        if loaders is None:
+            loaders = self._loaders
+        loader = loaders.get(batch_load)
         if loader is None:
-            loader = self._loaders[batch_load] = DataLoader(load_fn=batch_load)
+            loader = loaders[batch_load] = DataLoader(load_fn=batch_load)
         return loader

@@ -1,12 +1,199 @@
-"""Strawberry's aiohttp view with our context."""
+"""Strawberry's aiohttp view with our context, WebSocket auth and bounded send queues.
+
+Both subscription protocols are served: graphql-transport-ws and the legacy
+graphql-ws. The connection_init payload `{"authorization": "Bearer <token>"}`
+authenticates the whole connection; a token that names nobody is refused (4403
+on graphql-transport-ws; connection_error then close on the legacy protocol).
+
+Every message to a WebSocket goes through a bounded per-connection queue drained
+by one writer task. A client that stops reading stalls the writer (TCP pushes
+back), the queue fills, and the connection is dropped: the server's memory per
+connection stays bounded. Coalesced figures (viewerCount, reactionsChanged,
+streamStats) replace their own queued value instead of taking another slot.
+"""
 from __future__ import annotations
 
-from aiohttp import web
-from strawberry.aiohttp.views import GraphQLView
+import asyncio
+import functools
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UNSET, UnsetType
 
 from server.context import Context
 
+log = logging.getLogger("livecart.ws")
+
+# Subscription fields whose newest value makes any older queued one useless.
+COALESCED_FIELDS = frozenset({"viewerCount", "reactionsChanged", "streamStats"})
+SEND_QUEUE_MESSAGES = 256
+SEND_QUEUE_BYTES = 1 << 20
+_ADAPTER = web.RequestKey("livecart.ws_adapter", object)
+
+
+@functools.lru_cache(maxsize=512)
+def root_fields(query: str, operation_name: str | None) -> frozenset[str]:
+    """The top-level field names of the operation a subscribe message runs (parsed once per document)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return frozenset()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None or (definition.name and definition.name.value == operation_name)
+        ):
+            return frozenset(
+                selection.name.value for selection in definition.selection_set.selections if hasattr(selection, "name")
+            )
+    return frozenset()
+
+
+class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
+    """Sends through a bounded queue; drops the connection of a client that stops reading."""
+
+    max_messages = SEND_QUEUE_MESSAGES
+    max_bytes = SEND_QUEUE_BYTES
+
+    def __init__(self, view: Any, request: web.Request, ws: web.WebSocketResponse) -> None:
+        super().__init__(view, request, ws)
+        self._queue: deque[list] = deque()  # [operation id or None, encoded bytes]
+        self._queued_bytes = 0
+        self._coalesced_ops: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self.overflowed = False
+        self.closed = False
+        request[_ADAPTER] = self
+
+    def track_operation(self, operation_id: str, query: str, operation_name: str | None) -> None:
+        if root_fields(query, operation_name) & COALESCED_FIELDS:
+            self._coalesced_ops.add(operation_id)
+        else:
+            self._coalesced_ops.discard(operation_id)
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.closed:
+            return  # the reading side notices the closed socket and ends the operations
+        self.send_encoded(message, orjson.dumps(message))
+
+    def send_encoded(self, message: Mapping[str, object], data: bytes) -> None:
+        """Queue already-encoded bytes: the hook for sending one serialization to many."""
+        key = message.get("id") if message.get("type") in ("next", "data") else None
+        if key is not None and key in self._coalesced_ops and self._replace_queued(key, data):
+            return
+        if len(self._queue) >= self.max_messages or self._queued_bytes + len(data) > self.max_bytes:
+            self._overflow()
+            return
+        self._queue.append([key, data])
+        self._queued_bytes += len(data)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+        self._wakeup.set()
+
+    def _replace_queued(self, key: str, data: bytes) -> bool:
+        for entry in self._queue:
+            if entry[0] == key:
+                self._queued_bytes += len(data) - len(entry[1])
+                entry[1] = data
+                return True
+        return False
+
+    async def _write_forever(self) -> None:
+        try:
+            while True:
+                while self._queue:
+                    _, data = self._queue.popleft()
+                    self._queued_bytes -= len(data)
+                    await self.ws.send_frame(data, WSMsgType.TEXT)
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        except (ConnectionError, RuntimeError):
+            self.closed = True  # the peer went away; the reader side ends the handler
+
+    def _overflow(self) -> None:
+        """The client stopped reading: drop it rather than buffer without bound."""
+        if self.closed:
+            return
+        self.closed = self.overflowed = True
+        log.warning("closing a WebSocket whose client stopped reading (%d messages queued)", len(self._queue))
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._writer is not None:
+            self._writer.cancel()
+        # A polite close would wait for the very client that is not reading: abort the TCP connection.
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._drain(timeout=1.0)  # an error message queued before the close goes out first
+        self.closed = True
+        await super().close(code, reason)
+
+    async def _drain(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while self._queue and not self.closed and self._writer is not None:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload") or {}
+        if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
+            self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
+        await super().handle_subscribe(message)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler):
+    async def handle_start(self, message: Any) -> None:
+        payload = message.get("payload") or {}
+        if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
+            self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
+        await super().handle_start(message)
+
 
 class LivecartGraphQLView(GraphQLView):
+    websocket_adapter_class = BoundedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     async def get_context(self, request: web.Request, response: web.StreamResponse | web.WebSocketResponse) -> Context:
         return Context(request, response)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A connection that offers credentials must offer valid ones; without any it is anonymous."""
+        params = context.connection_params or {}
+        offered = params.get("authorization") or params.get("Authorization")
+        if offered:
+            context.forget_user()
+            if await context.user() is None:
+                raise ConnectionRejectionError({"message": "Invalid or expired token.", "code": "UNAUTHENTICATED"})
+        return UNSET
+
+    async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            adapter = request.get(_ADAPTER)
+            if adapter is not None:
+                adapter.stop()

@@ -1,19 +1,26 @@
-"""The event broker: one interface, an in-process backend for the embedded default.
+"""The event broker: one interface, two backends.
 
 Mutations call `publish` after their transaction commits. Subscribers get an
-async iterator of the events on one channel.
+async iterator of the events on one channel. Both backends deliver through a
+per-process `Hub` (subscriptions/hub.py): one subscription per channel, local
+fan-out, coalesced figures. `InProcessBroker` is the embedded default;
+`RedisBroker` (subscriptions/redis_broker.py) carries events between processes.
 """
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from subscriptions.events import Event, stream_channel
+from subscriptions.hub import Hub
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 
 class Broker(Protocol):
+    hub: Hub
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -26,36 +33,34 @@ class Broker(Protocol):
 class InProcessBroker:
     """Delivers events to subscribers in this process only."""
 
-    def __init__(self, queue_size: int = 1000) -> None:
-        self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
-        self._queue_size = queue_size
+    def __init__(self) -> None:
+        self.hub = Hub()
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._queues.clear()
+        self.hub.close()
 
     async def publish(self, channel: str, event: Event) -> None:
-        for queue in list(self._queues.get(channel, ())):
-            if queue.full():
-                queue.get_nowait()  # drop the oldest rather than grow without bound
-            queue.put_nowait(event)
+        self.hub.deliver(channel, event)
 
-    async def listen(self, channel: str) -> AsyncIterator[Event]:
-        queue: asyncio.Queue = asyncio.Queue(self._queue_size)
-        self._queues[channel].add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues[channel].discard(queue)
-            if not self._queues[channel]:
-                del self._queues[channel]
+    def listen(self, channel: str) -> AsyncIterator[Event]:
+        return self.hub.listen(channel)
+
+
+def create_broker(settings: Settings) -> Broker:
+    """Redis when REDIS_URL is set (several processes share events), else in-process."""
+    if settings.redis_url:
+        from subscriptions.redis_broker import RedisBroker
+
+        return RedisBroker(settings.redis_url)
+    return InProcessBroker()
 
 
 async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> None:
-    """Publish after commit; never called inside a transaction."""
+    """Publish after commit; never called inside a transaction. Never raises into the
+    mutation that calls it: the backends log and buffer what they cannot send."""
     channel = stream_channel(stream_id)
     for event in events:
         await broker.publish(channel, event)

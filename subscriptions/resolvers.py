@@ -1,0 +1,86 @@
+"""What every subscription resolver does: find the stream, check who may follow it,
+listen on its channel, and finish with the final state when the stream ends.
+
+`follow_stream` yields `Step`s; schema/realtime.py turns them into the contract's
+types. It holds no database connection while it waits: rows are read per event,
+and what is the same for every subscriber (the stream row after an update, the new
+comment, the new order, the seller's figures) is read once per process through
+`SharedEvent.once`. Each value yielded opens a fresh DataLoader scope, because the
+WebSocket's Context outlives the events.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+from strawberry.types import Info
+
+from models.catalog import Vendor
+from models.errors import forbidden, not_found
+from models.fields import parse_id
+from models.stream import LiveStream, StreamStatus
+from server.context import new_loader_scope
+from subscriptions.events import stream_channel
+from subscriptions.hub import SharedEvent
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    """`initial`: the state when the subscription starts; `event`: one event of the kinds
+    asked for; `ended`: the stream's final row, the last step."""
+
+    kind: str
+    stream: LiveStream | None = None
+    event: SharedEvent | None = None
+
+
+async def stream_row(stream_id: int) -> LiveStream | None:
+    return await LiveStream.get_or_none(id=stream_id)
+
+
+async def shared_stream_row(event: SharedEvent) -> LiveStream | None:
+    """The stream as it is after this event, read once for all subscribers in this process."""
+    stream_id = event["stream_id"]
+    return await event.once("stream", lambda: stream_row(stream_id))
+
+
+
+async def require_owner(info: Info, stream: LiveStream) -> None:
+    user = await info.context.require_user(f"/live/{stream.id}")
+    if not await Vendor.filter(id=stream.vendor_id, user_id=user.id).exists():
+        raise forbidden("Only the stream's owner may follow its orders and figures.")
+
+
+async def follow_stream(
+    info: Info, stream_id: str, kinds: frozenset[str], *, owner_only: bool = False
+) -> AsyncIterator[Step]:
+    """The steps of one subscription to one stream (see Step)."""
+    key = parse_id("streamId", stream_id)
+    hub = info.context.broker.hub
+    # Listen before reading the initial state, so no change falls between the two.
+    inbox = await hub.add(stream_channel(key))
+    try:
+        stream = await stream_row(key)
+        if stream is None:
+            raise not_found("stream", stream_id)
+        if owner_only:
+            await require_owner(info, stream)
+        new_loader_scope()
+        if stream.status == StreamStatus.ENDED:
+            yield Step("ended", stream=stream)
+            return
+        yield Step("initial", stream=stream)
+        while True:
+            event = await inbox.get()
+            kind = event["type"]
+            if kind == "stream_updated":
+                stream = await shared_stream_row(event)
+                if stream is None or stream.status == StreamStatus.ENDED:
+                    new_loader_scope()
+                    yield Step("ended", stream=stream, event=event)
+                    return
+            if kind in kinds:
+                new_loader_scope()
+                yield Step("event", event=event)
+    finally:
+        hub.remove(inbox)

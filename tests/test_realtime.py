@@ -1,0 +1,197 @@
+"""Subscriptions over a real WebSocket, on the in-process broker (sqlite) and on Redis (postgres)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+import websockets
+
+from client.livecart_client import LivecartClient, LivecartError
+from models.catalog import Product
+from models.stream import LiveStream, StreamStatus
+from subscriptions import events
+from tests.realtime_support import (
+    COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, base_url, comment_row, listening, live_stream,
+    next_of, publish,
+)
+from tests.support import make_vendor, register
+
+
+async def test_comment_reaches_every_subscriber_once(client):
+    seller = await make_vendor(client)
+    ann = await register(client, "ann")
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client)) as first, LivecartClient(base_url(client), ann.token) as second:
+        a = first.subscribe(COMMENTS, {"s": str(stream.id)})
+        b = second.subscribe(COMMENTS, {"s": str(stream.id)})
+        pending = [asyncio.ensure_future(next_of(a)), asyncio.ensure_future(next_of(b))]
+        await listening(client, stream.id, 2)
+        row = await comment_row(stream.id, ann.id, "hello")
+        await publish(client, stream.id, events.comment_added(stream.id, row.id))
+        for result in await asyncio.gather(*pending):
+            assert result["commentAdded"] == {
+                "id": str(row.id), "streamId": str(stream.id), "text": "hello", "author": {"username": "ann"}
+            }
+        # An event on another stream is not delivered here.
+        other = await live_stream(seller, "Other")
+        await publish(client, other.id, events.comment_added(other.id, row.id))
+        second_row = await comment_row(stream.id, ann.id, "again")
+        await publish(client, stream.id, events.comment_added(stream.id, second_row.id))
+        assert (await next_of(a))["commentAdded"]["text"] == "again"
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_viewer_count_now_then_coalesced_changes_then_final_state(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    await LiveStream.filter(id=stream.id).update(viewer_count=7, peak_viewers=7)
+    async with LivecartClient(base_url(client)) as viewer:
+        counts = viewer.subscribe(VIEWERS, {"s": str(stream.id)})
+        assert (await next_of(counts))["viewerCount"] == {"streamId": str(stream.id), "count": 7}
+        for n in range(8, 58):  # fifty changes at once
+            await publish(client, stream.id, events.viewers_changed(stream.id, n))
+        seen = [(await next_of(counts))["viewerCount"]["count"]]
+        while seen[-1] != 57:
+            seen.append((await next_of(counts))["viewerCount"]["count"])
+        # The first change at once, the rest collapsed into the newest: never fifty messages.
+        assert seen[0] == 8 and len(seen) <= 3, seen
+
+        await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED, viewer_count=0)
+        await publish(client, stream.id, events.stream_updated(stream.id))
+        assert (await next_of(counts))["viewerCount"]["count"] == 0
+        with pytest.raises(StopAsyncIteration):  # the server completed the subscription
+            await next_of(counts)
+
+
+async def test_reactions_and_stream_updates_carry_fresh_rows(client):
+    seller = await make_vendor(client, products=1, stock=10)
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client)) as viewer:
+        connection = await viewer.connect()
+        reactions = await connection.start(REACTIONS, {"s": str(stream.id)})
+        updates = await connection.start(UPDATES, {"s": str(stream.id)})
+        assert (await next_of(reactions))["reactionsChanged"] == {"likes": 0, "dislikes": 0}
+        await publish(client, stream.id, events.reactions_changed(stream.id, 3, 1))
+        assert (await next_of(reactions))["reactionsChanged"] == {"likes": 3, "dislikes": 1}
+
+        # The connection's Context lives on; each event must read the stock anew.
+        product_id = seller.product_ids[0]
+        for stock in (9, 4):
+            await Product.filter(id=product_id).update(stock=stock)
+            await publish(client, stream.id, events.stream_updated(stream.id))
+            update = (await next_of(updates))["streamUpdated"]
+            assert update["status"] == "LIVE"
+            assert update["featuredProducts"] == [{"id": str(product_id), "stock": stock}]
+
+        await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED)
+        await publish(client, stream.id, events.stream_updated(stream.id))
+        assert (await next_of(updates))["streamUpdated"]["status"] == "ENDED"
+        assert "reactionsChanged" in await next_of(reactions)  # the final figures
+        for finished in (updates, reactions):
+            with pytest.raises(StopAsyncIteration):
+                await next_of(finished)
+        await connection.close()
+
+
+async def test_an_ended_stream_sends_its_final_state_and_completes(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED, viewer_count=0)
+    async with LivecartClient(base_url(client), seller.token) as owner:
+        assert [r async for r in owner.subscribe(VIEWERS, {"s": str(stream.id)})] == [
+            {"viewerCount": {"streamId": str(stream.id), "count": 0}}
+        ]
+        assert [r async for r in owner.subscribe(COMMENTS, {"s": str(stream.id)})] == []
+        stats = [r async for r in owner.subscribe(STATS, {"s": str(stream.id)})]
+        assert len(stats) == 1 and stats[0]["streamStats"]["streamId"] == str(stream.id)
+
+
+async def test_owner_only_subscriptions_refuse_others_and_the_connection_goes_on(client):
+    seller = await make_vendor(client)
+    ann = await register(client, "ann")
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client), ann.token) as viewer:
+        connection = await viewer.connect()
+        counts = await connection.start(VIEWERS, {"s": str(stream.id)})
+        assert (await next_of(counts))["viewerCount"]["count"] == 0
+        for owner_only in (ORDERS, STATS):
+            with pytest.raises(LivecartError) as refused:
+                await next_of(await connection.start(owner_only, {"s": str(stream.id)}))
+            assert refused.value.code == "FORBIDDEN"
+        await publish(client, stream.id, events.viewers_changed(stream.id, 5))
+        assert (await next_of(counts))["viewerCount"]["count"] == 5
+        await connection.close()
+
+    async with LivecartClient(base_url(client)) as anonymous:
+        with pytest.raises(LivecartError) as refused:
+            await next_of(anonymous.subscribe(ORDERS, {"s": str(stream.id)}))
+        assert refused.value.code == "UNAUTHENTICATED"
+        with pytest.raises(LivecartError) as missing:
+            await next_of(anonymous.subscribe(VIEWERS, {"s": "999999"}))
+        assert missing.value.code == "NOT_FOUND"
+
+
+async def test_owner_follows_orders_and_coalesced_stats(client):
+    from models.commerce import Order, StreamOrder
+
+    seller = await make_vendor(client, products=1, price="5.00")
+    buyer = await register(client, "buyer")
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client), seller.token) as owner:
+        connection = await owner.connect()
+        orders = await connection.start(ORDERS, {"s": str(stream.id)})
+        stats = await connection.start(STATS, {"s": str(stream.id)})
+        assert (await next_of(stats))["streamStats"]["orders"] == 0
+        await listening(client, stream.id, 2)
+
+        order = await Order.create(buyer_id=buyer.id, total=Decimal("10.00"))
+        row = await StreamOrder.create(
+            order_id=order.id, stream_id=stream.id, product_id=seller.product_ids[0], vendor_id=seller.vendor_id,
+            buyer_id=buyer.id, quantity=2, amount=Decimal("10.00"),
+        )
+        await LiveStream.filter(id=stream.id).update(order_count=1, items_sold=2, revenue=Decimal("10.00"))
+        await publish(client, stream.id, events.order_placed(stream.id, row.id), events.stats_changed(stream.id))
+        assert (await next_of(orders))["orderPlaced"] == {
+            "id": str(row.id), "quantity": 2, "amount": "10.00", "buyer": {"username": "buyer"},
+            "product": {"id": str(seller.product_ids[0])},
+        }
+        figures = (await next_of(stats))["streamStats"]
+        assert figures["orders"] == 1 and figures["revenue"] == "10.00"
+        await connection.close()
+
+
+async def test_bad_token_closes_with_4403_and_a_good_one_is_accepted(client):
+    ann = await register(client, "ann")
+    async with LivecartClient(base_url(client), "not-a-token") as stranger:
+        with pytest.raises(LivecartError) as refused:
+            await stranger.connect()
+    assert "4403" in str(refused.value)
+    async with LivecartClient(base_url(client), ann.token) as member:
+        connection = await member.connect()
+        await connection.close()
+
+
+async def test_legacy_graphql_ws_protocol(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    url = base_url(client).replace("http", "ws", 1) + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "a", "type": "start", "payload": {"query": VIEWERS, "variables": {"s": str(stream.id)}}}))
+
+        async def data() -> dict:
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                if message["type"] != "ka":  # keep-alives come every second
+                    return message
+
+        first = await data()
+        assert first == {"type": "data", "id": "a", "payload": {"data": {"viewerCount": {"streamId": str(stream.id), "count": 0}}}}
+        await publish(client, stream.id, events.viewers_changed(stream.id, 2))
+        assert (await data())["payload"]["data"]["viewerCount"]["count"] == 2
+        await ws.send(json.dumps({"id": "a", "type": "stop"}))
+        assert (await data()) == {"type": "complete", "id": "a"}
