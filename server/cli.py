@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("output", nargs="?", default="schema.graphql")
     export.set_defaults(func=cmd_export_schema)
 
+    from server import simulate
+
+    simulate.add_parser(commands)
+
     makemigrations = commands.add_parser("makemigrations", help="write a migration for model changes")
     makemigrations.add_argument("--name", "-n")
     makemigrations.set_defaults(func=cmd_makemigrations)

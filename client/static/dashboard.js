@@ -146,7 +146,7 @@ function orderElement(order) {
     { class: "order", dataset: { orderId: order.id } },
     h("span", { class: "buyer" }, order.buyer.username), " bought ",
     h("span", { class: "quantity" }, `${order.quantity} × `),
-    h("span", { class: "product" }, order.product.name), " · ",
+    h("span", { class: "order-product" }, order.product.name), " · ",
     h("strong", { class: "amount" }, formatMoney(order.amount)), " ",
     h("time", { class: "muted small" }, formatTime(order.createdAt)),
   );

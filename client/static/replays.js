@@ -23,10 +23,6 @@ function replayElement(saved) {
   );
   const player = attachVideo(video, placeholder, message);
   player.update(saved.videoUrl, "ENDED");
-  // preload=none shows nothing until asked: say how to start it.
-  message.textContent = "Press play to watch the replay.";
-  video.addEventListener("play", () => { placeholder.hidden = true; });
-  placeholder.addEventListener("click", () => video.play().catch(() => {}));
   return item;
 }
 

@@ -27,12 +27,11 @@ export function attachVideo(video, placeholder, message) {
   }
 
   function play(url, live) {
+    // A live page's <video> has autoplay (muted); a replay waits for its play button.
     video.src = url;
     video.controls = true;
-    video.play?.().catch(() => {
-      // Autoplay refused or nothing to play: the error or the controls take it from here.
-    });
     if (live) showPlaceholder("Connecting to the video…");
+    else showVideo(); // its own controls start it; an error brings the placeholder back
   }
 
   video.addEventListener("loadeddata", showVideo);
