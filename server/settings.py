@@ -26,6 +26,8 @@ class Settings:
     viewer_session_ttl_seconds: int = 45
     database_pool_size: int = 20
     environment: str = "development"
+    # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
+    subscription_sharing: bool = True
 
     @property
     def is_sqlite(self) -> bool:

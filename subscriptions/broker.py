@@ -54,8 +54,11 @@ def create_broker(settings: Settings) -> Broker:
     if settings.redis_url:
         from subscriptions.redis_broker import RedisBroker
 
-        return RedisBroker(settings.redis_url)
-    return InProcessBroker()
+        broker: Broker = RedisBroker(settings.redis_url)
+    else:
+        broker = InProcessBroker()
+    broker.hub.share_events = settings.subscription_sharing
+    return broker
 
 
 async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> None:

@@ -123,6 +123,8 @@ class Hub:
         self._ready = ready
         self._released = released
         self.delivered = 0
+        # Off (SUBSCRIPTION_SHARING=off) only for the bench's baseline: see _fan_out.
+        self.share_events = True
 
     def channels(self) -> list[str]:
         return list(self._subscribers)
@@ -152,7 +154,9 @@ class Hub:
             return
         shared = SharedEvent(event)
         for subscriber in subscribers:
-            subscriber.put(shared)
+            # With share_events off each subscriber gets its own copy, so nothing computed for one
+            # serves another: strawberry's default per-subscriber path, the baseline bench/ measures.
+            subscriber.put(shared if self.share_events else SharedEvent(event))
         self.delivered += len(subscribers)
 
     def _throttled(self, channel: str, event: Event) -> None:
