@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,5000,10000", help="subscriber counts, comma-separated")
     parser.add_argument("--comments", type=int, default=10, help="comments per fan-out window (one a second)")
     parser.add_argument("--baseline-comments", type=int, default=5, help="comments per window on the default path")
-    parser.add_argument("--burst", type=int, default=200_000,
+    parser.add_argument("--burst", type=int, default=100_000,
                         help="deliveries the most-deliveries burst aims at (3 to 20 comments)")
     parser.add_argument("--processes", type=int, default=4, help="subscriber worker processes")
     parser.add_argument("--query-seconds", type=float, default=10.0)

@@ -135,6 +135,14 @@ def observations(results: Results) -> list[str]:
                          f" {per_subscriber:.3f} per subscriber beyond the postComment mutation's own"
                          + (" (every subscriber still reads the database for every event)" if per_subscriber > 0.5
                             else ""))
+    for run in sorted(results.fanout, key=lambda r: (r.path, r.subscribers)):
+        w = run.steady
+        if w is not None and w.cpu_us_per_message and run.connected:
+            per_comment = w.cpu_us_per_message * run.connected / 1e6
+            if per_comment > 1.0:
+                notes.append(f"{run.path}, {run.subscribers:,} subscribers: one comment costs {per_comment:.1f} s of"
+                             " server CPU, so one process cannot keep up with a comment a second at this size:"
+                             " deliveries queue up and the latency grows with every comment.")
     for profile in results.profiles:
         if profile.categories:
             parts = ", ".join(f"{c} {p:.0f}%" for c, p in profile.categories if p >= 1)
@@ -266,6 +274,9 @@ def flash_sale_section(results: Results) -> list[str]:
              "`asyncio.Event`, then send `buyNow(quantity: 1)` at once; the database is read before and after.", ""]
     if sale is None:
         return lines + ["Not measured.", ""]
+    if sale.outcomes.get("GRAPHQL_VALIDATION_FAILED") == sale.buyers:
+        return lines + ["**Not measured: `buyNow` is not in the served schema yet** (the seller/commerce work had not",
+                        f"landed when this ran). The server answered: `{sale.first_error}`", ""]
     outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(sale.outcomes.items()))
     lines += _table(["buyers", "stock before", "orders", "outcomes", "units sold (DB)", "stock after", "oversold",
                      "seconds", "checkouts/s", "p99 ms"],
