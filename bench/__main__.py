@@ -113,11 +113,15 @@ async def run_queries(args, results: Results, ours: Server, seeded) -> None:
             results.query_check = mismatch or "checked: the same streams, products and comments"
             if mismatch:
                 results.notes.append(f"The two servers' answers differ: {mismatch}")
+        statements = await queries.statements_per_request(ours.url, seeded.stream_id)
         for name, query in queries.LIVECART.items():
             print(f"bench: query {name}", flush=True)
-            results.queries += await asyncio.to_thread(
+            ours_rows = await asyncio.to_thread(
                 queries.measure, "livecart", f"{ours.url}/graphql", {name: query}, seeded.stream_id,
                 args.concurrency, args.query_seconds)
+            for row in ours_rows:
+                row.statements = statements.get(name)
+            results.queries += ours_rows
             if pg is not None:
                 results.queries += await asyncio.to_thread(
                     queries.measure, "postgraphile", f"{pg.url}/graphql", {name: queries.POSTGRAPHILE[name]},

@@ -54,7 +54,7 @@ class PollCost:
         return VIEWERS / VIEWER_INTERVAL * SEED_VIEWER_STATEMENTS + SEED_SELLER_STATEMENTS / SELLER_INTERVAL
 
 
-async def _statements_per_call(session, server_url: str, call, times: int) -> float:
+async def statements_per_call(session, server_url: str, call, times: int) -> float:
     before = (await statement_counts(session, server_url)).get("total", 0)
     for _ in range(times):
         await call()
@@ -80,7 +80,7 @@ async def measure_poll_cost(server_url: str, stream_id: int, seller_token: str, 
         errors = []
         for name, call, count in measurements:
             try:
-                setattr(cost, name, await _statements_per_call(session, server_url, call, count))
+                setattr(cost, name, await statements_per_call(session, server_url, call, count))
             except Exception as exc:  # noqa: BLE001 - an API that has not landed is reported, not fatal
                 errors.append(f"{name.replace('_', ' ')}: {type(exc).__name__}: {exc}"[:200])
         cost.error = "; ".join(errors)

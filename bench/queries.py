@@ -57,6 +57,20 @@ class QueryRow:
     server: str
     result: LoadResult | None = None
     note: str = ""
+    statements: float | None = None  # SQL statements a request costs (livecart only: its server counts them)
+
+
+async def statements_per_request(server_url: str, stream_id: int, times: int = 10) -> dict[str, float]:
+    """The SQL statements each live-page query costs livecart, from the server's own count."""
+    from bench.polling import statements_per_call
+
+    costs = {}
+    async with aiohttp.ClientSession() as session:
+        api = HttpGraphQL(session, f"{server_url}/graphql")
+        for name, query in LIVECART.items():
+            variables = {"id": str(stream_id)} if "$id" in query else None
+            costs[name] = await statements_per_call(session, server_url, lambda: api.data(query, variables), times)
+    return costs
 
 
 def install_postgraphile() -> str:

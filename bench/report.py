@@ -226,12 +226,14 @@ def queries_section(results: Results) -> list[str]:
     for row in results.queries:
         r = row.result
         if r is None:
-            rows.append([row.query, row.server, "n/a", "n/a", "n/a", "n/a", row.note])
+            rows.append([row.query, row.server, "n/a", "n/a", "n/a", "n/a", "", row.note])
             continue
         rows.append([row.query, row.server, f"{r.requests:,}", fmt(r.per_second, 0),
                      fmt(percentile(r.latencies_ms, 50)), fmt(percentile(r.latencies_ms, 99)),
+                     fmt(row.statements, 1) if row.statements is not None else "",
                      f"{r.errors} errors" + (f": {r.first_error[:120]}" if r.first_error else "")])
-    lines += _table(["query", "server", "requests", "req/s", "p50 ms", "p99 ms", "notes"], rows)
+    lines += _table(["query", "server", "requests", "req/s", "p50 ms", "p99 ms", "SQL statements/request",
+                     "notes"], rows)
     return lines + [""]
 
 
