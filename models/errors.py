@@ -13,6 +13,10 @@ class ErrorCode(str, enum.Enum):
     CONFLICT = "CONFLICT"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     RATE_LIMITED = "RATE_LIMITED"
+    # Additions (issue 9): a query over a limit (depth, aliases, tokens, size), and a
+    # database or Redis that cannot be reached right now (retry later; nothing was done).
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

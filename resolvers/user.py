@@ -9,6 +9,7 @@ from models import user as accounts
 from models.catalog import Vendor, become_vendor
 from models.user import User
 from resolvers.loaders import rows_by_id
+from server import ratelimit
 
 
 async def load_users(keys: Sequence[int]) -> list[User | None]:
@@ -29,10 +30,13 @@ async def vendor_of_user(info: Info, user_id: int) -> Vendor | None:
 
 
 async def register(info: Info, username: str, password: str) -> tuple[User, str]:
+    await ratelimit.hit_address(info, ratelimit.REGISTER_ADDRESS)
     return await accounts.register(username, password, info.context.settings.token_ttl_seconds)
 
 
 async def login(info: Info, username: str, password: str) -> tuple[User, str]:
+    await ratelimit.hit_address(info, ratelimit.LOGIN_ADDRESS)
+    await ratelimit.hit(info, ratelimit.LOGIN_USERNAME, username.strip().lower()[:64])
     return await accounts.login(username, password, info.context.settings.token_ttl_seconds)
 
 

@@ -2,21 +2,26 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.extensions import ErrorCodes
+from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamQuery
 from schema.user import UserMutation, UserQuery
+from server.settings import Settings
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery)
 MUTATIONS = (UserMutation, CatalogMutation)
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The served schema; `settings` decide introspection and field suggestions (both off in production)."""
+    settings = settings or Settings()
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
@@ -25,5 +30,6 @@ def build_schema() -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[ErrorCodes],
+        extensions=[*limit_extensions(introspection=settings.introspection_enabled), ErrorCodes],
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

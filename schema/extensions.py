@@ -62,8 +62,10 @@ class ErrorCodes(MaskErrors):
         return getattr(context, "request", None)
 
     def _request_id(self) -> str | None:
+        from server.middleware import REQUEST_ID
+
         request = self._request()
-        return request.get("request_id") if request is not None else None
+        return request.get(REQUEST_ID) if request is not None else None
 
     def _count(self, errors: list[GraphQLError]) -> None:
         request = self._request()

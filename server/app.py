@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from schema import build_schema
-from server import db
+from server import db, middleware, ops
 from server.appkeys import BROKER, SETTINGS
 from server.graphql_view import LivecartGraphQLView
+from server.ratelimit import ratelimit_ctx
 from server.pages import add_page_routes
 from server.settings import Settings
 from subscriptions.broker import create_broker
@@ -35,16 +36,18 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await broker.close()
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx])
-    view = LivecartGraphQLView(schema=build_schema(), graphql_ide="graphiql")
+    app.cleanup_ctx.append(ratelimit_ctx)
+    middleware.install(app)
+    view = LivecartGraphQLView(
+        schema=build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allowed_origins=settings.cors_origin_list,  # cross-site WebSocket handshakes
+    )
     app.router.add_route("*", "/graphql", view)
-    app.router.add_get("/healthz", healthz)
+    ops.add_ops_routes(app)  # /healthz, /readyz, /metrics, graceful shutdown
     add_page_routes(app)  # the web pages of client/
     return app

@@ -28,10 +28,44 @@ class Settings:
     environment: str = "development"
     # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
     subscription_sharing: bool = True
+    # Hardening (issue 9). None means "follows ENVIRONMENT": on in development, off in production.
+    graphiql: bool | None = None
+    introspection: bool | None = None
+    cors_origins: str = ""  # comma-separated allow-list of origins, e.g. https://shop.example
+    trusted_proxies: str = ""  # comma-separated peer addresses whose X-Forwarded-For is believed
+    log_format: str = "text"  # text | json
+    rate_limits: bool = True  # off only for load tests run from one address
+    websocket_connections_per_address: int = 50
+    websocket_max_message_bytes: int = 64 * 1024
+    shutdown_timeout_seconds: int = 15
+    workers: int = 1
+    # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
+    subscription_sharing: bool = True
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite://")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return not self.is_production if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return _comma_list(self.cors_origins)
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return _comma_list(self.trusted_proxies)
+
 
     def login_url_for(self, return_path: str | None) -> str:
         if not return_path:
@@ -74,7 +108,10 @@ class Settings:
             raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT: {self.port} is not a TCP port (1-65535)")
-        for name in ("token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size"):
+        for name in (
+            "token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size",
+            "websocket_connections_per_address", "websocket_max_message_bytes", "shutdown_timeout_seconds", "workers",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()}: must be a positive whole number")
         if urlsplit(self.public_url).scheme not in ("http", "https"):
@@ -88,9 +125,29 @@ class Settings:
                 ) from None
         if self.environment not in ("development", "production"):
             raise SettingsError("ENVIRONMENT: must be development or production")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("LOG_FORMAT: must be text or json")
+        for origin in self.cors_origin_list:
+            if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
+                raise SettingsError(f"CORS_ORIGINS: {origin!r} is not an http(s) origin")
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 
 
 def _parse(name: str, annotation: str, raw: str):
+    if annotation.startswith("bool"):
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name}: {raw!r} is not on/off (true/false, 1/0)")
     if annotation == "int":
         try:
             return int(raw)

@@ -1,0 +1,191 @@
+"""Operations endpoints: /healthz (alive), /readyz (can serve: database and Redis reachable),
+/metrics (Prometheus text format), and the per-app metrics they read.
+
+Metrics live in a registry per application (no globals at import time), so a test process
+with many apps never mixes their figures. With several workers each process answers for
+itself: scrape each worker, or sum them (README).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from server.appkeys import SETTINGS
+
+log = logging.getLogger("livecart.ops")
+
+READY_CHECK_TIMEOUT = 2.0
+
+
+class _DatabasePoolCollector:
+    """Reads the asyncpg pool at scrape time (SQLite has no pool: nothing is reported)."""
+
+    def collect(self):
+        pool = _database_pool()
+        if pool is None:
+            return
+        size, idle = pool.get_size(), pool.get_idle_size()
+        family = GaugeMetricFamily("livecart_db_pool_connections", "PostgreSQL pool connections", labels=["state"])
+        family.add_metric(["busy"], size - idle)
+        family.add_metric(["idle"], idle)
+        yield family
+        yield GaugeMetricFamily("livecart_db_pool_max", "PostgreSQL pool size limit", value=pool.get_max_size())
+
+
+def _database_pool():
+    try:
+        from tortoise import connections
+
+        for client in connections.all():
+            pool = getattr(client, "_pool", None)
+            if pool is not None and hasattr(pool, "get_idle_size"):
+                return pool
+    except Exception:  # no Tortoise context (app starting or stopping)
+        return None
+    return None
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "livecart_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "livecart_http_request_duration_seconds", "Time to answer an HTTP request", ["route"], registry=r
+        )
+        self.graphql_errors = Counter("livecart_graphql_errors", "GraphQL errors answered, by code", ["code"], registry=r)
+        self.websockets = Gauge("livecart_websockets_open", "Open WebSocket connections", registry=r)
+        self.subscriptions = Gauge("livecart_subscriptions_active", "Running GraphQL subscriptions", registry=r)
+        self.broker_lag = Histogram(
+            "livecart_broker_lag_seconds",
+            "From an event's publication to its local delivery",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        r.register(_DatabasePoolCollector())
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
+WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
+
+
+def metrics_of(app: web.Application) -> Metrics | None:
+    return app.get(METRICS)
+
+
+def count_graphql_errors(app: web.Application, codes: Iterable[str]) -> None:
+    metrics = metrics_of(app)
+    if metrics is not None:
+        for code in codes:
+            metrics.graphql_errors.labels(code=code or "NONE").inc()
+
+
+def observe_broker_lag(app: web.Application, published_at: float) -> None:
+    """For the broker: `published_at` is the publisher's time.time() carried in the event."""
+    metrics = metrics_of(app)
+    if metrics is not None:
+        metrics.broker_lag.observe(max(0.0, time.time() - published_at))
+
+
+# ---------------------------------------------------------------- endpoints
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers. Says nothing about the database (that is /readyz)."""
+    return web.json_response({"status": "ok"})
+
+
+async def _database_ready() -> None:
+    from tortoise import connections
+
+    for client in connections.all():
+        await client.execute_query("SELECT 1")
+
+
+async def _redis_ready(url: str) -> None:
+    import redis.asyncio as redis
+
+    client = redis.from_url(url, socket_connect_timeout=READY_CHECK_TIMEOUT, socket_timeout=READY_CHECK_TIMEOUT)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def _check(probe) -> str:
+    try:
+        await asyncio.wait_for(probe, READY_CHECK_TIMEOUT)
+        return "ok"
+    except Exception as exc:  # any failure means not ready; the reason goes to the log, not the client
+        log.warning("readiness check failed: %r", exc)
+        return "unavailable"
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: database and (when configured) Redis answer; 503 otherwise, and while shutting down."""
+    settings = request.app[SETTINGS]
+    checks = {"database": await _check(_database_ready())}
+    if settings.redis_url:
+        checks["redis"] = await _check(_redis_ready(settings.redis_url))
+    shutting_down = request.app[SHUTTING_DOWN].is_set()
+    if shutting_down:
+        checks["process"] = "shutting down"
+    ready = not shutting_down and all(value == "ok" for value in checks.values())
+    return web.json_response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    response = web.Response(body=metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+# ---------------------------------------------------------------- graceful shutdown
+
+def websocket_opened(app: web.Application, ws: web.WebSocketResponse) -> None:
+    app[WEBSOCKETS].add(ws)
+    app[METRICS].websockets.inc()
+
+
+def websocket_closed(app: web.Application, ws: web.WebSocketResponse) -> None:
+    app[WEBSOCKETS].discard(ws)
+    app[METRICS].websockets.dec()
+
+
+async def close_websockets(app: web.Application) -> None:
+    """on_shutdown: aiohttp has stopped accepting; tell every socket we are going away (1001).
+
+    In-flight HTTP requests are then given shutdown_timeout to finish by aiohttp itself.
+    """
+    app[SHUTTING_DOWN].set()
+    sockets = list(app[WEBSOCKETS])
+    if sockets:
+        log.info("shutting down: closing %d WebSocket(s) with 1001", len(sockets))
+    await asyncio.gather(
+        *(ws.close(code=web.WSCloseCode.GOING_AWAY, message=b"Server shutting down") for ws in sockets),
+        return_exceptions=True,
+    )
+
+
+def add_ops_routes(app: web.Application) -> None:
+    app[METRICS] = Metrics()
+    app[SHUTTING_DOWN] = asyncio.Event()
+    app[WEBSOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(close_websockets)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
