@@ -39,8 +39,6 @@ class Settings:
     websocket_max_message_bytes: int = 64 * 1024
     shutdown_timeout_seconds: int = 15
     workers: int = 1
-    # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
-    subscription_sharing: bool = True
 
     @property
     def is_sqlite(self) -> bool:
