@@ -251,7 +251,7 @@ async function endStream(action) {
     const data = await gql(END, { id: dash.id, a: action });
     const result = data.endStream;
     $("#end-dialog").close();
-    dash.socket?.close();
+    // The socket stays: the server completes each subscription with the stream's final state.
     dash.clock?.stop();
     renderStatus(result.stream.status);
     $("#manage").hidden = true;
@@ -325,6 +325,7 @@ function subscribe() {
       renderStatus(d.streamUpdated.status);
       renderFeatured(d.streamUpdated.featuredProducts);
     },
+    complete: () => refresh().catch(() => {}), // ended elsewhere: show the final state
   });
   return socket;
 }

@@ -166,9 +166,13 @@ export class LiveSocket {
         if (sub) sub.error(new GraphQLError(message.payload || [{ message: "Subscription failed" }]));
         break;
       }
-      case "complete":
+      case "complete": {
+        // The server ended it (the stream ended, say): the page may want the final state.
+        const sub = this.subscriptions.get(message.id);
         this.subscriptions.delete(message.id);
+        sub?.complete();
         break;
+      }
       default:
         break;
     }
@@ -179,9 +183,9 @@ export class LiveSocket {
   }
 
   /** Subscribes; returns a function that unsubscribes. */
-  subscribe(query, variables, { next, error = (err) => console.warn(err) }) {
+  subscribe(query, variables, { next, error = (err) => console.warn(err), complete = () => {} }) {
     const id = String(this.nextId++);
-    const sub = { query, variables, next, error };
+    const sub = { query, variables, next, error, complete };
     this.subscriptions.set(id, sub);
     if (this.acked && this.ws) this.sendSubscribe(id, sub);
     return () => {

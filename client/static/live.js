@@ -361,7 +361,8 @@ function subscribe() {
   socket.subscribe(SUB_COMMENTS, vars, { next: (d) => { addComments([d.commentAdded]); bumpCommentCount(); } });
   socket.subscribe(SUB_VIEWERS, vars, { next: (d) => renderCounts({ viewerCount: d.viewerCount.count }) });
   socket.subscribe(SUB_REACTIONS, vars, { next: (d) => renderCounts(d.reactionsChanged) });
-  socket.subscribe(SUB_STREAM, vars, { next: (d) => applyStream(d.streamUpdated) });
+  // When the server ends the subscription (the stream ended), the last word comes from a fresh read.
+  socket.subscribe(SUB_STREAM, vars, { next: (d) => applyStream(d.streamUpdated), complete: refreshStream });
   state.socket = socket;
   return socket;
 }
