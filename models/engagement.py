@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
+from collections.abc import Iterable
 
 from tortoise import fields
-from tortoise.expressions import F
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Case, F, RawSQL, When
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.stream import LiveStream
+from models.errors import bad_input, conflict, forbidden, not_found
+from models.stream import LiveStream, StreamStatus
+from models.user import User, utcnow
 
 
 class InteractionType(str, enum.Enum):
@@ -128,3 +133,286 @@ async def close_sessions_of_stream(stream_id: int, now: dt.datetime) -> int:
         )
         await _remove_viewers(stream_id, lapsed + watching)
     return lapsed + watching
+
+
+def _lapsed_sql(now: dt.datetime) -> RawSQL:
+    """Sessions of the outer live_streams row still marked active though they lapsed.
+
+    The moment is inlined in the one format both databases compare correctly: the
+    format Tortoise's SQLite adapter stores (PostgreSQL casts it to timestamptz).
+    """
+    moment = now.astimezone(dt.timezone.utc).isoformat(" ")
+    return RawSQL(
+        "(SELECT COUNT(*) FROM stream_viewers sv WHERE sv.stream_id = live_streams.id"
+        f" AND sv.is_active AND sv.expires_at <= '{moment}')"
+    )
+
+
+async def viewer_counts(stream_ids: Iterable[int], now: dt.datetime) -> dict[int, int]:
+    """Sessions active now, per stream: the maintained counter less the sessions that
+    lapsed but the sweeper has not closed yet, read in one statement (one snapshot)."""
+    rows = (
+        await LiveStream.filter(id__in=set(stream_ids))
+        .annotate(lapsed=_lapsed_sql(now))
+        .values("id", "viewer_count", "lapsed")
+    )
+    return {row["id"]: row["viewer_count"] - int(row["lapsed"]) for row in rows}
+
+
+async def viewer_count(stream_id: int, now: dt.datetime) -> int:
+    return (await viewer_counts([stream_id], now)).get(stream_id, 0)
+
+
+async def join_stream(
+    stream_id: int, user_id: int | None, now: dt.datetime, ttl_seconds: int
+) -> tuple[StreamViewer, int]:
+    """A new session on a LIVE stream; returns it and the stream's viewer count after."""
+    async with in_transaction():
+        stream = await _lock_stream(stream_id)
+        if stream is None:
+            raise not_found("stream", stream_id)
+        if stream.status != StreamStatus.LIVE:
+            raise conflict(f"Only a live stream can be watched; this one is {stream.status.value}.")
+        # Lapsed sessions leave first, so the peak below counts only who is really here.
+        lapsed = await _close_lapsed_of_stream(stream_id, now)
+        first_visit = user_id is None or await _first_visit(stream_id, user_id, now)
+        session = await StreamViewer.create(
+            stream_id=stream_id, user_id=user_id, joined_at=now, last_seen_at=now,
+            expires_at=now + dt.timedelta(seconds=ttl_seconds),
+        )
+        after = F("viewer_count") + (1 - lapsed)
+        await LiveStream.filter(id=stream_id).update(
+            viewer_count=after,
+            peak_viewers=Case(When(peak_viewers__lt=after, then=after), default=F("peak_viewers")),
+            unique_viewers=F("unique_viewers") + int(first_visit),
+        )
+    return session, stream.viewer_count - lapsed + 1
+
+
+async def _first_visit(stream_id: int, user_id: int, now: dt.datetime) -> bool:
+    """Records the user among the stream's viewers; True the first time only.
+    Race-free because the caller holds the stream row lock."""
+    if await StreamViewerUser.exists(stream_id=stream_id, user_id=user_id):
+        return False
+    await StreamViewerUser.create(stream_id=stream_id, user_id=user_id, first_joined_at=now)
+    return True
+
+
+async def _own_session(session_id: int, user_id: int | None) -> StreamViewer:
+    """The session, if the caller may act on it: a user's session is that user's alone.
+    Someone else's session is reported as unknown rather than confirmed to exist."""
+    session = await StreamViewer.get_or_none(id=session_id)
+    if session is None or (session.user_id is not None and session.user_id != user_id):
+        raise not_found("viewer session", session_id)
+    return session
+
+
+async def heartbeat(
+    session_id: int, user_id: int | None, now: dt.datetime, ttl_seconds: int
+) -> tuple[StreamViewer, int]:
+    """Renews a session that has not lapsed; a lapsed or closed one must join again."""
+    session = await _own_session(session_id, user_id)
+    expires_at = now + dt.timedelta(seconds=ttl_seconds)
+    # One conditional statement: the sweeper cannot close it between a check and the renewal.
+    renewed = await StreamViewer.filter(id=session_id, is_active=True, expires_at__gt=now).update(
+        last_seen_at=now, expires_at=expires_at
+    )
+    if not renewed:
+        raise conflict("This viewer session has ended; join the stream again.")
+    session.last_seen_at, session.expires_at = now, expires_at
+    return session, await viewer_count(session.stream_id, now)
+
+
+async def leave_stream(session_id: int, user_id: int | None, now: dt.datetime) -> tuple[StreamViewer, bool, int]:
+    """Closes the session; returns it, whether this call closed it, and the count after."""
+    session = await _own_session(session_id, user_id)
+    async with in_transaction():
+        stream = await _lock_stream(session.stream_id)
+        lapsed = await _close_lapsed_of_stream(session.stream_id, now)
+        left = await StreamViewer.filter(id=session_id, is_active=True).update(is_active=False, left_at=now)
+        await _remove_viewers(session.stream_id, lapsed + left)
+    return session, bool(left), stream.viewer_count - lapsed - left
+
+
+async def close_lapsed_sessions(now: dt.datetime) -> dict[int, int]:
+    """The sweeper's pass: closes every lapsed session, one short transaction per stream.
+    Returns the viewer count after, for each stream that changed."""
+    stream_ids = await (
+        StreamViewer.filter(is_active=True, expires_at__lte=now).distinct().values_list("stream_id", flat=True)
+    )
+    counts: dict[int, int] = {}
+    for stream_id in stream_ids:
+        async with in_transaction():
+            stream = await _lock_stream(stream_id)
+            if stream is None:
+                continue
+            lapsed = await _close_lapsed_of_stream(stream_id, now)
+            await _remove_viewers(stream_id, lapsed)
+        if lapsed:  # another process's sweeper may have got there first
+            counts[stream_id] = stream.viewer_count - lapsed
+    return counts
+
+
+async def active_sessions(stream_id: int, now: dt.datetime) -> list[StreamViewer]:
+    """Sessions watching now, first joined first (the owner's activeViewers)."""
+    return await StreamViewer.filter(stream_id=stream_id, is_active=True, expires_at__gt=now).order_by("joined_at", "id")
+
+
+# ---------------------------------------------------------------- reactions
+
+_COUNTER_OF = {InteractionType.LIKE: "likes", InteractionType.DISLIKE: "dislikes"}
+_REACTION_ATTEMPTS = 3
+
+
+async def _existing_stream(stream_id: int) -> LiveStream:
+    stream = await LiveStream.get_or_none(id=stream_id)
+    if stream is None:
+        raise not_found("stream", stream_id)
+    return stream
+
+
+async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> tuple[LiveStream, bool]:
+    """Sets (or, with None, clears) the user's one reaction. Returns the stream with its
+    counts after, and whether anything changed.
+
+    One user's requests queue on the user's row; should two inserts still meet, the
+    partial unique index lets one win and the other gets IntegrityError, rolls back and
+    tries again, now seeing the winner's row. So duplicates never exist and the counters
+    follow the rows.
+    """
+    if kind is not None and kind not in REACTION_TYPES:
+        raise ValueError(f"{kind} is not a reaction")
+    await _existing_stream(stream_id)
+    for attempt in range(_REACTION_ATTEMPTS):
+        try:
+            async with in_transaction():
+                changed = await _set_reaction(stream_id, user_id, kind)
+                return await LiveStream.get(id=stream_id), changed
+        except IntegrityError:
+            if attempt == _REACTION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _set_reaction(stream_id: int, user_id: int, kind: InteractionType | None) -> bool:
+    # One user's reactions queue on their user row, so a clear and an insert racing each
+    # other cannot keep the retry loop above busy; other users are not held up.
+    await User.filter(id=user_id).select_for_update(no_key=True).first()
+    current = (
+        await StreamInteraction.filter(stream_id=stream_id, user_id=user_id, interaction_type__in=REACTION_TYPES)
+        .select_for_update()
+        .first()
+    )
+    before = current.interaction_type if current else None
+    if before == kind:
+        return False
+    if current is None:
+        await StreamInteraction.create(stream_id=stream_id, user_id=user_id, interaction_type=kind)
+    elif kind is None:
+        await StreamInteraction.filter(id=current.id).delete()
+    else:
+        await StreamInteraction.filter(id=current.id).update(interaction_type=kind, created_at=utcnow())
+    deltas = {}
+    if before is not None:
+        deltas[_COUNTER_OF[before]] = F(_COUNTER_OF[before]) - 1
+    if kind is not None:
+        deltas[_COUNTER_OF[kind]] = F(_COUNTER_OF[kind]) + 1
+    await LiveStream.filter(id=stream_id).update(**deltas)
+    return True
+
+
+async def reactions_of(user_id: int, stream_ids: Iterable[int]) -> dict[int, InteractionType]:
+    rows = await StreamInteraction.filter(
+        user_id=user_id, stream_id__in=set(stream_ids), interaction_type__in=REACTION_TYPES
+    ).values_list("stream_id", "interaction_type")
+    return {stream_id: InteractionType(kind) for stream_id, kind in rows}
+
+
+# ---------------------------------------------------------------- comments
+
+MAX_COMMENT_LENGTH = 500
+MAX_COMMENTS_PAGE = 200
+# Control characters (Unicode category Cc) other than the newline.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_comment(text: str) -> str:
+    """Control characters out, then trimmed; stored as typed otherwise (no escaping:
+    that is the renderer's job)."""
+    cleaned = _CONTROL.sub("", text).strip()
+    if not cleaned:
+        raise bad_input("text", "a comment needs some text")
+    if len(cleaned) > MAX_COMMENT_LENGTH:
+        raise bad_input("text", f"at most {MAX_COMMENT_LENGTH} characters")
+    return cleaned
+
+
+async def post_comment(stream_id: int, user_id: int, text: str) -> StreamInteraction:
+    text = clean_comment(text)
+    async with in_transaction():
+        # Counting first locks the stream row and checks it is live in the same statement,
+        # so no comment lands on a stream that has just ended.
+        counted = await LiveStream.filter(id=stream_id, status=StreamStatus.LIVE).update(
+            comment_count=F("comment_count") + 1
+        )
+        if not counted:
+            stream = await _existing_stream(stream_id)
+            raise conflict(f"Only a live stream takes comments; this one is {stream.status.value}.")
+        return await StreamInteraction.create(
+            stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text
+        )
+
+
+async def visible_comment(comment_id: int) -> StreamInteraction | None:
+    return await StreamInteraction.get_or_none(
+        id=comment_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True
+    )
+
+
+async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> None:
+    """Soft delete by the author or the stream's owner; it stops showing and counting."""
+    from models.catalog import Vendor
+
+    if comment.user_id != user_id:
+        stream = await LiveStream.get(id=comment.stream_id)
+        if not await Vendor.exists(id=stream.vendor_id, user_id=user_id):
+            raise forbidden("Only the comment's author or the stream's owner may delete it.")
+    async with in_transaction():
+        deleted = await StreamInteraction.filter(id=comment.id, deleted_at__isnull=True).update(deleted_at=now)
+        if not deleted:  # someone deleted it a moment ago
+            raise not_found("comment", comment.id)
+        await LiveStream.filter(id=comment.stream_id).update(comment_count=F("comment_count") - 1)
+    comment.deleted_at = now
+
+
+def check_page_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_COMMENTS_PAGE:
+        raise bad_input("limit", f"1 to {MAX_COMMENTS_PAGE}")
+
+
+async def comment_pages(
+    stream_ids: Iterable[int], limit: int, before: int | None
+) -> dict[int, list[StreamInteraction]]:
+    """For each stream, up to `limit` visible comments older than `before` (the newest
+    when None), oldest first. Paging by id keeps a page stable while new ones arrive.
+    Two statements for any number of streams: the ids ranked per stream, then the rows."""
+    check_page_limit(limit)
+    stream_ids = sorted(set(stream_ids))
+    if not stream_ids:
+        return {}
+    where = (
+        f"stream_id IN ({', '.join(str(int(s)) for s in stream_ids)})"
+        " AND interaction_type = 'comment' AND deleted_at IS NULL"
+    )
+    if before is not None:
+        where += f" AND id < {int(before)}"
+    ranked = (
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY stream_id ORDER BY id DESC) AS newest"
+        f" FROM stream_interactions WHERE {where}) ranked WHERE newest <= {int(limit)}"
+    )
+    ids = [row["id"] for row in await StreamInteraction._meta.db.execute_query_dict(ranked)]
+    pages: dict[int, list[StreamInteraction]] = {s: [] for s in stream_ids}
+    if ids:
+        for row in await StreamInteraction.filter(id__in=ids).order_by("id"):
+            pages[row.stream_id].append(row)
+    return pages

@@ -1,11 +1,24 @@
-"""Viewers, reactions and chat: thin resolvers and the DataLoader batch functions."""
+"""Viewers, reactions and chat: thin resolvers and the DataLoader batch functions.
+
+Every mutation commits first, then publishes its events (subscriptions/events.py).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from strawberry.types import Info
 
-from models.engagement import InteractionType, StreamInteraction
+from models import engagement
+from models.engagement import InteractionType, StreamInteraction, StreamViewer
+from models.errors import not_found
+from models.fields import parse_id
+from models.stream import LiveStream
+from models.user import utcnow
+from subscriptions import events
+from subscriptions.broker import publish_to_stream
+
+# ---------------------------------------------------------------- loaders
 
 
 async def load_comments(keys: Sequence[int]) -> list[StreamInteraction | None]:
@@ -19,5 +32,134 @@ async def load_comments(keys: Sequence[int]) -> list[StreamInteraction | None]:
     return [rows.get(key) for key in keys]
 
 
+async def load_viewer_counts(keys: Sequence[int]) -> list[int]:
+    counts = await engagement.viewer_counts(keys, utcnow())
+    return [counts.get(key, 0) for key in keys]
+
+
+async def load_reactions(keys: Sequence[tuple[Any, int]]) -> list[InteractionType | None]:
+    """Keys are (request context, stream id). The caller is looked up here, in the batch,
+    not before `load`: fields awaiting the caller first would resume one by one and each
+    make a batch of its own. One request has one caller, so this is one statement."""
+    user = await keys[0][0].user() if keys else None
+    if user is None:
+        return [None] * len(keys)
+    mine = await engagement.reactions_of(user.id, [stream_id for _, stream_id in keys])
+    return [mine.get(stream_id) for _, stream_id in keys]
+
+
+async def load_comment_pages(keys: Sequence[tuple[int, int, int | None]]) -> list[list[StreamInteraction]]:
+    """Keys are (stream id, limit, before); streams asked with the same page share a statement."""
+    pages: dict[tuple[int, int, int | None], list[StreamInteraction]] = {}
+    for limit, before in {(limit, before) for _, limit, before in keys}:
+        streams = [s for s, lim, bef in keys if (lim, bef) == (limit, before)]
+        for stream_id, page in (await engagement.comment_pages(streams, limit, before)).items():
+            pages[(stream_id, limit, before)] = page
+    return [pages.get(key, []) for key in keys]
+
+
 async def comment_row(info: Info, comment_id: int) -> StreamInteraction | None:
     return await info.context.loader(load_comments).load(comment_id)
+
+
+async def viewer_count(info: Info, stream_id: int) -> int:
+    return await info.context.loader(load_viewer_counts).load(stream_id)
+
+
+async def my_reaction(info: Info, stream_id: int) -> InteractionType | None:
+    return await info.context.loader(load_reactions).load((info.context, stream_id))
+
+
+async def comments(info: Info, stream_id: int, limit: int, before: str | None) -> list[StreamInteraction]:
+    engagement.check_page_limit(limit)  # here too, so the error names this field, not a batch
+    cursor = parse_id("before", before) if before is not None else None
+    return await info.context.loader(load_comment_pages).load((stream_id, limit, cursor))
+
+
+# ---------------------------------------------------------------- viewers
+
+
+async def _viewers_changed(info: Info, stream_id: int, count: int) -> None:
+    await publish_to_stream(
+        info.context.broker, stream_id, events.viewers_changed(stream_id, count), events.stats_changed(stream_id)
+    )
+
+
+async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
+    user = await info.context.user()
+    session, count = await engagement.join_stream(
+        parse_id("streamId", stream_id), user.id if user else None, utcnow(),
+        info.context.settings.viewer_session_ttl_seconds,
+    )
+    await _viewers_changed(info, session.stream_id, count)
+    return session, count
+
+
+async def viewer_heartbeat(info: Info, session_id: str) -> tuple[StreamViewer, int]:
+    user = await info.context.user()
+    return await engagement.heartbeat(
+        parse_id("sessionId", session_id), user.id if user else None, utcnow(),
+        info.context.settings.viewer_session_ttl_seconds,
+    )
+
+
+async def leave_stream(info: Info, session_id: str) -> bool:
+    user = await info.context.user()
+    session, left, count = await engagement.leave_stream(
+        parse_id("sessionId", session_id), user.id if user else None, utcnow()
+    )
+    if left:
+        await _viewers_changed(info, session.stream_id, count)
+    return left
+
+
+async def sweep_lapsed_sessions(broker) -> dict[int, int]:
+    """Closes lapsed sessions everywhere and tells each changed stream's subscribers."""
+    counts = await engagement.close_lapsed_sessions(utcnow())
+    for stream_id, count in counts.items():
+        await publish_to_stream(broker, stream_id, events.viewers_changed(stream_id, count), events.stats_changed(stream_id))
+    return counts
+
+
+# ---------------------------------------------------------------- reactions
+
+
+async def react(info: Info, stream_id: str, kind: InteractionType | None) -> LiveStream:
+    stream_key = parse_id("streamId", stream_id)
+    user = await info.context.require_user(f"/live/{stream_key}")
+    stream, changed = await engagement.react(stream_key, user.id, kind)
+    if changed:
+        await publish_to_stream(
+            info.context.broker, stream.id,
+            events.reactions_changed(stream.id, stream.likes, stream.dislikes), events.stats_changed(stream.id),
+        )
+    return stream
+
+
+# ---------------------------------------------------------------- comments
+
+
+async def post_comment(info: Info, stream_id: str, text: str) -> StreamInteraction:
+    stream_key = parse_id("streamId", stream_id)
+    user = await info.context.require_user(f"/live/{stream_key}")
+    comment = await engagement.post_comment(stream_key, user.id, text)
+    await publish_to_stream(
+        info.context.broker, comment.stream_id,
+        events.comment_added(comment.stream_id, comment.id), events.stats_changed(comment.stream_id),
+    )
+    return comment
+
+
+async def delete_comment(info: Info, comment_id: str) -> bool:
+    key = parse_id("id", comment_id)
+    comment = await engagement.visible_comment(key)
+    # The login page returns to the comment's stream; an unknown comment has none to return to.
+    user = await info.context.require_user(f"/live/{comment.stream_id}" if comment else None)
+    if comment is None:
+        raise not_found("comment", key)
+    await engagement.delete_comment(comment, user.id, utcnow())
+    await publish_to_stream(
+        info.context.broker, comment.stream_id,
+        events.comment_deleted(comment.stream_id, comment.id), events.stats_changed(comment.stream_id),
+    )
+    return True

@@ -6,6 +6,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.engagement import EngagementMutation
 from schema.extensions import ErrorCodes
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
@@ -15,7 +16,7 @@ from schema.user import UserMutation, UserQuery
 from server.settings import Settings
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery)
-MUTATIONS = (UserMutation, CatalogMutation)
+MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation)
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from models import engagement as m
 from models.stream import LiveStream as StreamRow
 from resolvers import engagement as r
+from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
 
 
@@ -110,4 +111,77 @@ class ReactionCounts:
 
 @strawberry.type
 class EngagementFields:
-    """LiveStream's viewer-side fields (counts, reactions, comments), mixed into LiveStream."""
+    """LiveStream's viewer-side fields (counts, reactions, comments), mixed into LiveStream.
+
+    The counters come from the stream row itself; what varies by caller or needs other
+    rows goes through per-request DataLoaders, so a list of streams costs a constant
+    number of statements.
+    """
+
+    model: strawberry.Private[StreamRow]
+
+    @strawberry.field(description="Viewer sessions active now.")
+    async def viewer_count(self, info: Info) -> int:
+        return await r.viewer_count(info, self.model.id)
+
+    @strawberry.field
+    def likes(self) -> int:
+        return self.model.likes
+
+    @strawberry.field
+    def dislikes(self) -> int:
+        return self.model.dislikes
+
+    @strawberry.field
+    def comment_count(self) -> int:
+        return self.model.comment_count
+
+    @strawberry.field(description="The caller's own reaction; null when none or anonymous.")
+    async def my_reaction(self, info: Info) -> ReactionKind | None:
+        kind = await r.my_reaction(info, self.model.id)
+        return ReactionKind.from_model(kind) if kind else None
+
+    @strawberry.field(description="Up to `limit` comments older than `before` (the newest when null), oldest first.")
+    async def comments(self, info: Info, limit: int = 50, before: strawberry.ID | None = None) -> list[Comment]:
+        return [Comment.from_model(row) for row in await r.comments(info, self.model.id, limit, before)]
+
+
+def _session_out(pair: tuple[m.StreamViewer, int]) -> ViewerSession:
+    session, count = pair
+    return ViewerSession.from_model(session, count)
+
+
+@strawberry.type
+class EngagementMutation:
+    @strawberry.mutation(description="Anonymous callers may join; the session lapses at expiresAt unless renewed.")
+    async def join_stream(self, info: Info, stream_id: strawberry.ID) -> ViewerSession:
+        return _session_out(await r.join_stream(info, stream_id))
+
+    @strawberry.mutation
+    async def viewer_heartbeat(self, info: Info, session_id: strawberry.ID) -> ViewerSession:
+        return _session_out(await r.viewer_heartbeat(info, session_id))
+
+    @strawberry.mutation(description="True when this call ended the session; false when it had already ended.")
+    async def leave_stream(self, info: Info, session_id: strawberry.ID) -> bool:
+        return await r.leave_stream(info, session_id)
+
+    @strawberry.mutation(
+        description="Sets the caller's one reaction to the stream, replacing the other kind.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def react(self, info: Info, stream_id: strawberry.ID, kind: ReactionKind) -> ReactionCounts:
+        return ReactionCounts.from_model(await r.react(info, stream_id, kind.to_model()))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def clear_reaction(self, info: Info, stream_id: strawberry.ID) -> ReactionCounts:
+        return ReactionCounts.from_model(await r.react(info, stream_id, None))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def post_comment(self, info: Info, stream_id: strawberry.ID, text: str) -> Comment:
+        return Comment.from_model(await r.post_comment(info, stream_id, text))
+
+    # No permission class: an anonymous caller's loginUrl returns to the comment's stream,
+    # which only the resolver knows after looking the comment up.
+    @strawberry.mutation(description="The comment's author or the stream's owner.")
+    async def delete_comment(self, info: Info, id: strawberry.ID) -> bool:
+        return await r.delete_comment(info, id)

@@ -13,6 +13,7 @@ from server.graphql_view import LivecartGraphQLView
 from server.ratelimit import ratelimit_ctx
 from server.pages import add_page_routes
 from server.settings import Settings
+from server.sweeper import viewer_sweeper_ctx
 from subscriptions.broker import create_broker
 
 log = logging.getLogger("livecart")
@@ -39,7 +40,7 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([database_ctx, broker_ctx])
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
     app.cleanup_ctx.append(ratelimit_ctx)
     middleware.install(app)
     view = LivecartGraphQLView(

@@ -24,6 +24,7 @@ class Settings:
     recording_url_template: str = "{public_url}/recordings/{playback_id}.mp4"
     ingest_url: str = "rtmp://127.0.0.1:1935/live"
     viewer_session_ttl_seconds: int = 45
+    viewer_sweep_interval_seconds: int = 5  # how often lapsed viewer sessions are closed
     database_pool_size: int = 20
     environment: str = "development"
     # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
@@ -106,6 +107,8 @@ class Settings:
             raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT: {self.port} is not a TCP port (1-65535)")
+        if self.viewer_sweep_interval_seconds <= 0:
+            raise SettingsError("VIEWER_SWEEP_INTERVAL_SECONDS: must be a positive whole number")
         for name in (
             "token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size",
             "websocket_connections_per_address", "websocket_max_message_bytes", "shutdown_timeout_seconds", "workers",

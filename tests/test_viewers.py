@@ -1,16 +1,29 @@
 """Viewer sessions: join, heartbeat, leave, lapse, and the counts they keep."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+import pytest
 from tortoise.transactions import in_transaction
 
 from models import engagement
 from models import stream as streams
-from models.engagement import StreamViewer
-from models.stream import LiveStream
+from models.engagement import StreamViewer, StreamViewerUser
+from models.stream import LiveStream, StreamStatus
 from models.user import utcnow
-from tests.support import make_vendor
+from tests.support import make_vendor, register
+
+JOIN = "mutation($s: ID!) { joinStream(streamId: $s) { id streamId expiresAt viewerCount } }"
+HEARTBEAT = "mutation($id: ID!) { viewerHeartbeat(sessionId: $id) { id streamId expiresAt viewerCount } }"
+LEAVE = "mutation($id: ID!) { leaveStream(sessionId: $id) }"
+COUNT = "query($s: ID!) { stream(id: $s) { viewerCount } }"
+
+
+@pytest.fixture
+def settings(settings):
+    # The app's own sweeper stays out of these tests' way; they sweep when they mean to.
+    return settings.replace(viewer_sweep_interval_seconds=3600)
 
 
 async def live_stream(vendor, title="Show") -> LiveStream:
@@ -18,23 +31,171 @@ async def live_stream(vendor, title="Show") -> LiveStream:
     return await streams.start_stream(stream)
 
 
+async def join(client, stream_id, token=None) -> dict:
+    return (await client.data(JOIN, {"s": str(stream_id)}, token=token))["joinStream"]
+
+
+async def viewer_count(client, stream_id) -> int:
+    return (await client.data(COUNT, {"s": str(stream_id)}))["stream"]["viewerCount"]
+
+
+async def figures(stream_id) -> tuple[int, int, int]:
+    row = await LiveStream.get(id=stream_id)
+    return row.viewer_count, row.unique_viewers, row.peak_viewers
+
+
+async def lapse(*session_ids, seconds_ago=1) -> dt.datetime:
+    """Moves the sessions' expiry into the past, as if their viewers had gone quiet."""
+    lapsed_at = utcnow().replace(microsecond=0) - dt.timedelta(seconds=seconds_ago)
+    await StreamViewer.filter(id__in=[int(s) for s in session_ids]).update(expires_at=lapsed_at)
+    return lapsed_at
+
+
+async def test_anonymous_and_logged_in_viewers_join_and_are_counted(client):
+    seller = await make_vendor(client)
+    viewer = await register(client, "viewer")
+    stream = await live_stream(seller)
+
+    before = utcnow()
+    first = await join(client, stream.id)
+    second = await join(client, stream.id, token=viewer.token)
+    assert first["streamId"] == str(stream.id) and first["viewerCount"] == 1
+    assert second["viewerCount"] == 2
+    expires = dt.datetime.fromisoformat(first["expiresAt"])
+    assert dt.timedelta(seconds=44) <= expires - before <= dt.timedelta(seconds=46)  # the 45 s default
+
+    sessions = {s.id: s for s in await StreamViewer.filter(stream_id=stream.id)}
+    assert sessions[int(first["id"])].user_id is None
+    assert sessions[int(second["id"])].user_id == viewer.id
+    assert all(s.is_active and s.left_at is None for s in sessions.values())
+    assert await viewer_count(client, stream.id) == 2
+    assert await figures(stream.id) == (2, 2, 2)
+
+
+async def test_only_a_live_stream_can_be_joined(client):
+    seller = await make_vendor(client)
+    scheduled = await streams.create_stream(seller.vendor_id, title="Soon")
+    error = await client.error(JOIN, {"s": str(scheduled.id)})
+    assert error["extensions"]["code"] == "CONFLICT"
+    ended = await live_stream(seller)
+    await LiveStream.filter(id=ended.id).update(status=StreamStatus.ENDED, ended_at=utcnow())
+    assert (await client.error(JOIN, {"s": str(ended.id)}))["extensions"]["code"] == "CONFLICT"
+    assert (await client.error(JOIN, {"s": "9999"}))["extensions"]["code"] == "NOT_FOUND"
+    assert (await client.error(JOIN, {"s": "x"}))["extensions"]["code"] == "BAD_USER_INPUT"
+    assert await StreamViewer.all().count() == 0
+
+
+async def test_a_user_counts_once_among_unique_viewers_each_anonymous_session_once(client):
+    seller = await make_vendor(client)
+    viewer = await register(client, "viewer")
+    stream = await live_stream(seller)
+    a = await join(client, stream.id, token=viewer.token)
+    await client.data(LEAVE, {"id": a["id"]}, token=viewer.token)
+    await join(client, stream.id, token=viewer.token)
+    await join(client, stream.id, token=viewer.token)  # a second tab
+    await join(client, stream.id)
+    await join(client, stream.id)
+    assert await figures(stream.id) == (4, 3, 4)
+    assert await StreamViewerUser.filter(stream_id=stream.id).count() == 1
+
+
+async def test_heartbeat_renews_and_leave_closes(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    session = await join(client, stream.id)
+    await join(client, stream.id)
+
+    renewed = (await client.data(HEARTBEAT, {"id": session["id"]}))["viewerHeartbeat"]
+    assert renewed["id"] == session["id"] and renewed["viewerCount"] == 2
+    assert renewed["expiresAt"] >= session["expiresAt"]
+    row = await StreamViewer.get(id=int(session["id"]))
+    assert row.expires_at == dt.datetime.fromisoformat(renewed["expiresAt"])
+
+    assert (await client.data(LEAVE, {"id": session["id"]}))["leaveStream"] is True
+    assert (await client.data(LEAVE, {"id": session["id"]}))["leaveStream"] is False  # already gone
+    row = await StreamViewer.get(id=int(session["id"]))
+    assert row.is_active is False and row.left_at is not None and row.left_at >= row.joined_at
+    assert await viewer_count(client, stream.id) == 1
+    assert await figures(stream.id) == (1, 2, 2)
+
+    error = await client.error(HEARTBEAT, {"id": session["id"]})
+    assert error["extensions"]["code"] == "CONFLICT"  # a closed session is not revived: join again
+
+
+async def test_unknown_or_someone_elses_session_is_not_found(client):
+    seller = await make_vendor(client)
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    stream = await live_stream(seller)
+    hers = await join(client, stream.id, token=alice.token)
+    for query in (HEARTBEAT, LEAVE):
+        assert (await client.error(query, {"id": "424242"}))["extensions"]["code"] == "NOT_FOUND"
+        assert (await client.error(query, {"id": hers["id"]}, token=bob.token))["extensions"]["code"] == "NOT_FOUND"
+        assert (await client.error(query, {"id": hers["id"]}))["extensions"]["code"] == "NOT_FOUND"
+    assert (await client.error(LEAVE, {"id": "nope"}))["extensions"]["code"] == "BAD_USER_INPUT"
+    assert await figures(stream.id) == (1, 1, 1)
+
+
+async def test_lapsed_sessions_stop_counting_and_the_sweeper_closes_them(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    other = await live_stream(seller, "Other")
+    quiet = await join(client, stream.id)
+    watching = await join(client, stream.id)
+    elsewhere = await join(client, other.id)
+    lapsed_at = await lapse(quiet["id"], elsewhere["id"])
+
+    # At once, before any sweep: the API no longer counts them, nor renews them.
+    assert await viewer_count(client, stream.id) == 1
+    assert await viewer_count(client, other.id) == 0
+    assert (await client.data(HEARTBEAT, {"id": watching["id"]}))["viewerHeartbeat"]["viewerCount"] == 1
+    assert (await client.error(HEARTBEAT, {"id": quiet["id"]}))["extensions"]["code"] == "CONFLICT"
+
+    # The sweep closes them in the history, as having left when they lapsed.
+    from resolvers.engagement import sweep_lapsed_sessions
+    from server.appkeys import BROKER
+
+    changed = await sweep_lapsed_sessions(client.http.server.app[BROKER])
+    assert changed == {stream.id: 1, other.id: 0}
+    rows = {s.id: s for s in await StreamViewer.all()}
+    assert rows[int(quiet["id"])].is_active is False and rows[int(quiet["id"])].left_at == lapsed_at
+    assert rows[int(elsewhere["id"])].left_at == lapsed_at
+    assert rows[int(watching["id"])].is_active is True
+    assert await figures(stream.id) == (1, 2, 2)
+    assert await figures(other.id) == (0, 1, 1)
+    assert await sweep_lapsed_sessions(client.http.server.app[BROKER]) == {}  # nothing left to close
+    assert (await client.data(LEAVE, {"id": quiet["id"]}))["leaveStream"] is False
+
+
+async def test_peak_counts_only_sessions_active_at_one_time(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    first = await join(client, stream.id)
+    second = await join(client, stream.id)
+    await lapse(first["id"], second["id"])
+    # Not swept yet: the join closes them first, so the peak is not pushed to 3.
+    third = await join(client, stream.id)
+    assert third["viewerCount"] == 1
+    assert await figures(stream.id) == (1, 3, 2)
+    assert await StreamViewer.filter(stream_id=stream.id, is_active=True).count() == 1
+
+
 async def test_closing_a_streams_sessions_inside_the_callers_transaction(client):
     seller = await make_vendor(client)
     stream = await live_stream(seller)
+    await join(client, stream.id)
+    lapsed = await join(client, stream.id)
+    lapsed_at = await lapse(lapsed["id"])
     now = utcnow()
-    lapsed_at = now - dt.timedelta(seconds=10)
-    await StreamViewer.create(stream=stream, last_seen_at=now, expires_at=now + dt.timedelta(seconds=45))
-    await StreamViewer.create(stream=stream, last_seen_at=now, expires_at=lapsed_at)
-    await LiveStream.filter(id=stream.id).update(viewer_count=2, peak_viewers=2)
 
     async with in_transaction():
         closed = await engagement.close_sessions_of_stream(stream.id, now)
-        await LiveStream.filter(id=stream.id).update(status=streams.StreamStatus.ENDED, ended_at=now)
+        await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED, ended_at=now)
 
     assert closed == 2
-    await stream.refresh_from_db()
-    assert (stream.viewer_count, stream.peak_viewers) == (0, 2)
+    assert await figures(stream.id) == (0, 2, 2)
     sessions = await StreamViewer.filter(stream_id=stream.id).order_by("id")
     assert [s.is_active for s in sessions] == [False, False]
     assert sessions[0].left_at == now and sessions[1].left_at == lapsed_at
     assert await engagement.close_sessions_of_stream(stream.id, now) == 0
+    assert (await client.error(JOIN, {"s": str(stream.id)}))["extensions"]["code"] == "CONFLICT"
