@@ -1,0 +1,99 @@
+"""Rate limits: RATE_LIMITED with retryAfter, counted per username and per address, shared
+between processes through Redis, and still counted in-process when Redis is away."""
+from __future__ import annotations
+
+import pytest
+
+from server.app import create_app
+from server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
+from server.settings import Settings
+from tests.support import REGISTER, GraphQLClient, register
+
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
+
+
+def assert_rate_limited(error: dict, window_seconds: int) -> None:
+    assert error["extensions"]["code"] == "RATE_LIMITED", error
+    assert isinstance(error["extensions"]["retryAfter"], int)
+    assert 1 <= error["extensions"]["retryAfter"] <= window_seconds
+
+
+async def test_login_attempts_per_username_are_limited(client):
+    await register(client, "alice")
+    for _ in range(LOGIN_USERNAME.count):
+        error = await client.error(LOGIN, {"u": "alice", "p": "wrong guess"})
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    # Even the right password waits now: the limit protects the account from guessing.
+    error = await client.error(LOGIN, {"u": "Alice", "p": "correct horse"})
+    assert_rate_limited(error, LOGIN_USERNAME.window_seconds)
+    # Another account from the same address is not held up by alice's.
+    await register(client, "bob")
+    assert await client.data(LOGIN, {"u": "bob", "p": "correct horse"})
+
+
+async def test_login_attempts_per_address_are_limited(client):
+    for i in range(LOGIN_ADDRESS.count):
+        error = await client.error(LOGIN, {"u": f"nobody{i}", "p": "guess"})
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert_rate_limited(await client.error(LOGIN, {"u": "someone-else", "p": "guess"}), LOGIN_ADDRESS.window_seconds)
+
+
+async def test_account_creation_per_address_is_limited(client):
+    for i in range(REGISTER_ADDRESS.count):
+        await register(client, f"user{i}")
+    error = await client.error(REGISTER, {"u": "one-too-many", "p": "correct horse"})
+    assert_rate_limited(error, REGISTER_ADDRESS.window_seconds)
+
+
+async def test_limits_are_shared_between_processes_through_redis(aiohttp_client, settings, backend):
+    first = GraphQLClient(await aiohttp_client(create_app(settings)))
+    second = GraphQLClient(await aiohttp_client(create_app(settings)))
+    half = LOGIN_USERNAME.count // 2
+    for client in [first] * half + [second] * (LOGIN_USERNAME.count - half):
+        await client.error(LOGIN, {"u": "carol", "p": "guess"})
+    body = await second.execute(LOGIN, {"u": "carol", "p": "guess"})
+    code = body["errors"][0]["extensions"]["code"]
+    # With Redis both apps count together; in-process each counts alone (documented).
+    assert code == ("RATE_LIMITED" if backend == "services" else "UNAUTHENTICATED")
+
+
+async def test_rate_limits_can_be_switched_off_for_load_tests(aiohttp_client, settings):
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(rate_limits=False))))
+    for _ in range(LOGIN_USERNAME.count + 2):
+        error = await client.error(LOGIN, {"u": "dave", "p": "guess"})
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+BURST = Limit("test-burst", 3, 60, "slow down")
+
+
+async def test_without_reachable_redis_the_limit_still_holds_in_process():
+    import redis.asyncio as redis
+
+    # Nothing listens on this port: every Redis call fails fast, the process counts alone.
+    dead = redis.from_url("redis://127.0.0.1:18599/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+    limiter = RateLimiter(Settings(), dead)
+    try:
+        for _ in range(BURST.count):
+            await limiter.check(BURST, "k")
+        with pytest.raises(Exception) as caught:
+            await limiter.check(BURST, "k")
+        assert caught.value.extensions["code"] == "RATE_LIMITED"
+        assert 1 <= caught.value.extensions["retryAfter"] <= 60
+    finally:
+        await limiter.close()
+
+
+async def test_redis_counts_a_sliding_window(settings, backend):
+    if backend != "services":
+        pytest.skip("needs Redis")
+    import redis.asyncio as redis
+
+    limiter = RateLimiter(settings, redis.from_url(settings.redis_url))
+    try:
+        waits = [await limiter.wait_seconds(BURST, "w") for _ in range(BURST.count + 1)]
+        assert waits[:-1] == [0.0] * BURST.count
+        assert 0 < waits[-1] <= BURST.window_seconds
+        assert await limiter.wait_seconds(BURST, "another key") == 0.0
+    finally:
+        await limiter.close()
