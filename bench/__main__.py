@@ -179,6 +179,21 @@ async def main(argv: list[str] | None = None) -> Results:
         results.poll_cost = await polling.measure_poll_cost(
             ours.url, seeded.stream_id, seeded.seller_token, seeded.commenter_tokens[-1])
         await run_fanouts(args, results, servers, seeded)
+        for server in started:
+            server.stop()
+        # Fresh servers from here on: memory freed by the fan-outs would hide what idle subscribers
+        # cost, and a large heap left behind would slow the queries with garbage collection.
+        print(f"bench: idle memory x {max(args.sizes):,}", flush=True)
+        memory_server = livecart_server("livecart-memory", args.port_base + 3, args.database_url, args.redis_url,
+                                        OUT, LOAD_TEST_ENV)
+        started.append(memory_server.start())
+        results.memory = await fanout.fanout(memory_server, seeded, SHARED, max(args.sizes), comments=0,
+                                             interval=1.0, processes=args.processes,
+                                             drain_timeout=args.drain_timeout)
+        memory_server.stop()
+        ours = livecart_server("livecart-queries", args.port_base + 4, args.database_url, args.redis_url, OUT,
+                               LOAD_TEST_ENV)
+        started.append(ours.start())
         await run_queries(args, results, ours, seeded)
         print("bench: flash sale", flush=True)
         try:

@@ -38,6 +38,7 @@ class Results:
     profiles: list[Profile] = field(default_factory=list)
     switch: str = ""
     notes: list[str] = field(default_factory=list)
+    memory: FanoutRun | None = None  # idle subscribers on a server that served nothing before
 
     def run(self, path: str, subscribers: int) -> FanoutRun | None:
         for run in self.fanout:
@@ -107,9 +108,11 @@ def targets(results: Results) -> list[list[str]]:
     if not by_query:
         rows.append(["Live-page queries: req/s >= PostGraphile", "n/a", _verdict(None)])
 
-    per = fast.rss_per_subscriber if fast else None
-    rows.append(["Idle subscriber memory < 20 KB", f"{_kb(per)}{at}{size_note}",
-                 _verdict(None if per is None or fast.subscribers < 10_000 else per < 20 * 1024)])
+    mem = results.memory or fast
+    per = mem.rss_per_subscriber if mem else None
+    where = f" at {mem.subscribers:,}" + (" on a fresh server" if mem is results.memory else "") if mem else ""
+    rows.append(["Idle subscriber memory < 20 KB", f"{_kb(per)}{where}",
+                 _verdict(None if per is None or mem.subscribers < 10_000 else per < 20 * 1024)])
 
     sale = results.flash_sale
     if sale is not None and sale.buyers and not sale.first_error:
@@ -186,6 +189,11 @@ def fanout_section(results: Results) -> list[str]:
                 ratios.append(f"{run.subscribers:,}: **{b / a:,.1f}x**")
     if ratios:
         lines += ["CPU per delivered message, strawberry default path / livecart: " + ", ".join(ratios) + ".", ""]
+    windows = {run.steady.comments for run in results.fanout if run.steady is not None}
+    if len(windows) > 1:
+        lines += ["When a server cannot keep up (see Observations), latency measures its queue, which grows with",
+                  "every comment of the window; the windows differ in length here, so compare such rows by CPU",
+                  "per message, not by latency.", ""]
     burst_rows = []
     for run in results.fanout:
         if run.burst is not None:
@@ -205,8 +213,14 @@ def fanout_section(results: Results) -> list[str]:
 def memory_section(results: Results) -> list[str]:
     lines = ["## 6. Memory per idle subscriber", "",
              "Server RSS (`/proc/<pid>/statm`) before the subscribers connect and once all are subscribed and",
-             "idle (after the warm-up comment), divided by the subscribers connected.", ""]
+             "idle (after the warm-up comment), divided by the subscribers connected. The first row is a server",
+             "that served nothing before (the target's figure); in the fan-out rows below it the server reuses",
+             "memory freed by the earlier sizes, which makes the larger sizes look cheaper than they are.", ""]
     rows = []
+    if results.memory is not None and results.memory.connected:
+        m = results.memory
+        rows.append(["livecart, fresh server", f"{m.connected:,}", _mib(m.rss_before), _mib(m.rss_subscribed),
+                     _kb(m.rss_per_subscriber)])
     for run in sorted(results.fanout, key=lambda r: (r.subscribers, r.path != SHARED)):
         if run.connected:
             rows.append([run.path, f"{run.connected:,}", _mib(run.rss_before), _mib(run.rss_subscribed),
