@@ -8,12 +8,18 @@ from dataclasses import fields as fields_of
 from decimal import Decimal
 
 from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
+from models.catalog import Product
+from models.errors import DomainError, ErrorCode, bad_input, not_found
 from models.fields import MoneyField, to_money
-from models.stream import LiveStream, duration_seconds
+from models.stream import LiveStream, StreamStatus, duration_seconds
+from models.user import utcnow
 
 MAX_LINE_QUANTITY = 100
 
@@ -115,11 +121,12 @@ class StreamFigures:
     revenue: Decimal
 
     @classmethod
-    def of(cls, stream: LiveStream, now: dt.datetime | None = None) -> StreamFigures:
+    def of(cls, stream: LiveStream, now: dt.datetime | None = None, viewer_count: int | None = None) -> StreamFigures:
+        """viewer_count, when given, is the count less sessions that lapsed but are not swept yet."""
         return cls(
             stream_id=stream.id,
             duration_seconds=duration_seconds(stream, now),
-            viewer_count=stream.viewer_count,
+            viewer_count=stream.viewer_count if viewer_count is None else viewer_count,
             unique_viewers=stream.unique_viewers,
             peak_viewers=stream.peak_viewers,
             likes=stream.likes,
@@ -146,5 +153,208 @@ class StreamFigures:
 
 async def stream_figures(stream_id: int) -> StreamFigures | None:
     """The figures now: one statement, never cached, so a subscription sees each change."""
-    stream = await LiveStream.get_or_none(id=stream_id)
-    return StreamFigures.of(stream) if stream else None
+    from models.engagement import _lapsed_sql
+
+    now = utcnow()
+    stream = await LiveStream.filter(id=stream_id).annotate(lapsed=_lapsed_sql(now)).first()
+    if stream is None:
+        return None
+    return StreamFigures.of(stream, now, viewer_count=stream.viewer_count - int(stream.lapsed))
+
+
+# ---------------------------------------------------------------- the cart
+
+
+def check_quantity(quantity: int) -> int:
+    if not 1 <= quantity <= MAX_LINE_QUANTITY:
+        raise bad_input("quantity", f"1 to {MAX_LINE_QUANTITY}")
+    return quantity
+
+
+def out_of_stock(product: Product, wanted: int) -> DomainError:
+    return DomainError(
+        ErrorCode.OUT_OF_STOCK,
+        f"Not enough stock of {product.name}: {product.stock} left, {wanted} asked.",
+        productId=str(product.id),
+        productName=product.name,
+        available=product.stock,
+        requested=wanted,
+    )
+
+
+async def _existing_product(product_id: int) -> Product:
+    product = await Product.get_or_none(id=product_id)
+    if product is None:
+        raise not_found("product", product_id)
+    return product
+
+
+async def _check_stream_exists(stream_id: int | None) -> None:
+    if stream_id is not None and not await LiveStream.exists(id=stream_id):
+        raise not_found("stream", stream_id)
+
+
+async def add_to_cart(user_id: int, product_id: int, quantity: int, stream_id: int | None = None) -> CartItem:
+    """Adds to the line of that product (one line per product), remembering the stream it came from."""
+    check_quantity(quantity)
+    product = await _existing_product(product_id)
+    await _check_stream_exists(stream_id)
+    for attempt in range(2):
+        try:
+            async with in_transaction():
+                line = await CartItem.filter(user_id=user_id, product_id=product_id).select_for_update().first()
+                total = quantity + (line.quantity if line else 0)
+                if total > MAX_LINE_QUANTITY:
+                    raise bad_input("quantity", f"at most {MAX_LINE_QUANTITY} of one product in the cart")
+                if total > product.stock:
+                    raise out_of_stock(product, total)
+                if line is None:
+                    return await CartItem.create(user_id=user_id, product_id=product_id, quantity=total, stream_id=stream_id)
+                line.quantity = total
+                line.stream_id = stream_id if stream_id is not None else line.stream_id
+                await line.save(update_fields=("quantity", "stream_id"))
+                return line
+        except IntegrityError:
+            # A concurrent add created the line between our read and our insert: merge into it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def remove_from_cart(user_id: int, product_id: int) -> None:
+    await _existing_product(product_id)
+    await CartItem.filter(user_id=user_id, product_id=product_id).delete()
+
+
+def cart_query(user_id: int):
+    return CartItem.filter(user_id=user_id).order_by("added_at", "id")
+
+
+# ---------------------------------------------------------------- orders
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: int
+    quantity: int
+    stream_id: int | None = None
+
+
+@dataclass
+class Purchase:
+    """A placed order and what the events after commit need to name."""
+
+    order: Order
+    stream_orders: list[StreamOrder]
+    product_ids: list[int]
+
+    @property
+    def stream_ids(self) -> list[int]:
+        return sorted({so.stream_id for so in self.stream_orders})
+
+
+async def _take_stock(lines: list[Line]) -> dict[int, Product]:
+    """Takes every line's quantity, or raises OUT_OF_STOCK for the first that is short.
+
+    Each take is one conditional statement (never below zero, however many buy at once),
+    and the rows are locked in product id order so concurrent checkouts cannot deadlock.
+    Runs inside the caller's transaction: a short line rolls back the lines before it.
+    """
+    for line in sorted(lines, key=lambda line: line.product_id):
+        taken = await Product.filter(id=line.product_id, stock__gte=line.quantity).update(
+            stock=F("stock") - line.quantity
+        )
+        if not taken:
+            raise out_of_stock(await _existing_product(line.product_id), line.quantity)
+    # The rows are ours until commit, so these are the prices of this moment.
+    return {p.id: p for p in await Product.filter(id__in=[line.product_id for line in lines])}
+
+
+async def _attribute_to_streams(order: Order, items: list[OrderItem], products: dict[int, Product]) -> list[StreamOrder]:
+    """Records each item bought on a LIVE stream of its product's own seller, and adds it
+    to that stream's figures. Stream rows are locked (in id order) so revenue, added in
+    Python because SQLite keeps money as text, cannot lose a concurrent purchase."""
+    wanted = sorted({item.stream_id for item in items if item.stream_id is not None})
+    if not wanted:
+        return []
+    streams = {
+        s.id: s
+        for s in await LiveStream.filter(id__in=wanted).order_by("id").select_for_update(no_key=True)
+    }
+    for item in items:
+        stream = streams.get(item.stream_id)
+        bought_on_it = (
+            stream is not None
+            and stream.status == StreamStatus.LIVE
+            and stream.vendor_id == products[item.product_id].vendor_id
+        )
+        if not bought_on_it:
+            item.stream_id = None  # not bought on that stream: it gets no credit
+    attributed = [item for item in items if item.stream_id is not None]
+    stream_orders = [
+        await StreamOrder.create(
+            stream_id=item.stream_id,
+            order_id=order.id,
+            product_id=item.product_id,
+            vendor_id=products[item.product_id].vendor_id,
+            buyer_id=order.buyer_id,
+            quantity=item.quantity,
+            amount=item.amount,
+        )
+        for item in attributed
+    ]
+    for stream_id in sorted({item.stream_id for item in attributed}):
+        mine = [item for item in attributed if item.stream_id == stream_id]
+        await LiveStream.filter(id=stream_id).update(
+            order_count=F("order_count") + 1,
+            items_sold=F("items_sold") + sum(item.quantity for item in mine),
+            revenue=to_money(streams[stream_id].revenue) + sum((item.amount for item in mine), Decimal("0.00")),
+        )
+    return stream_orders
+
+
+async def place_order(buyer_id: int, lines: list[Line]) -> Purchase:
+    """Stock, order, items and stream attribution: all or nothing. Call inside a transaction."""
+    products = await _take_stock(lines)
+    items = [
+        OrderItem(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price=to_money(products[line.product_id].price),
+            amount=to_money(to_money(products[line.product_id].price) * line.quantity),
+            stream_id=line.stream_id,
+        )
+        for line in lines
+    ]
+    order = await Order.create(buyer_id=buyer_id, total=sum((item.amount for item in items), Decimal("0.00")))
+    stream_orders = await _attribute_to_streams(order, items, products)
+    for item in items:
+        item.order_id = order.id
+    await OrderItem.bulk_create(items)
+    return Purchase(order=order, stream_orders=stream_orders, product_ids=sorted(products))
+
+
+async def checkout(buyer_id: int) -> Purchase:
+    """Orders the whole cart in one transaction: every line or none, and the cart emptied."""
+    async with in_transaction():
+        # Locking the cart lines makes a second concurrent checkout of this cart wait, then find it empty.
+        cart = await CartItem.filter(user_id=buyer_id).order_by("product_id").select_for_update()
+        if not cart:
+            raise bad_input("cart", "is empty")
+        purchase = await place_order(
+            buyer_id, [Line(line.product_id, line.quantity, line.stream_id) for line in cart]
+        )
+        await CartItem.filter(id__in=[line.id for line in cart]).delete()
+    return purchase
+
+
+async def buy_now(buyer_id: int, product_id: int, quantity: int, stream_id: int | None = None) -> Purchase:
+    """Orders one product at once, without touching the cart."""
+    check_quantity(quantity)
+    await _check_stream_exists(stream_id)
+    async with in_transaction():
+        return await place_order(buyer_id, [Line(product_id, quantity, stream_id)])
+
+
+def orders_of_buyer_query(buyer_id: int):
+    return Order.filter(buyer_id=buyer_id).order_by("-created_at", "-id")

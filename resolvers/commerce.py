@@ -6,13 +6,38 @@ from collections.abc import Sequence
 from strawberry.types import Info
 
 from models import commerce
-from models.commerce import StreamFigures, StreamOrder
+from models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures, StreamOrder
+from models.engagement import StreamViewer
 from models.errors import not_found
-from resolvers.loaders import rows_by_id
+from models.fields import parse_id
+from models.stream import StreamProduct, StreamStatus
+from models.user import utcnow
+from resolvers.loaders import rows_by_id, rows_grouped
+from subscriptions import events
+from subscriptions.broker import publish_to_stream
+
+# ---------------------------------------------------------------- loaders
 
 
 async def load_stream_orders(keys: Sequence[int]) -> list[StreamOrder | None]:
     return await rows_by_id(StreamOrder, keys)
+
+
+async def load_orders_of_stream(keys: Sequence[int]) -> list[list[StreamOrder]]:
+    return await rows_grouped(StreamOrder, "stream_id", keys, ("-created_at", "-id"))
+
+
+async def load_items_of_order(keys: Sequence[int]) -> list[list[OrderItem]]:
+    return await rows_grouped(OrderItem, "order_id", keys, ("id",))
+
+
+async def load_active_viewers(keys: Sequence[int]) -> list[list[StreamViewer]]:
+    """Sessions active now (a lapsed one the sweeper has not closed yet is not), first joined first."""
+    rows = StreamViewer.filter(is_active=True, expires_at__gt=utcnow())
+    groups: dict[int, list[StreamViewer]] = {key: [] for key in keys}
+    for row in await rows.filter(stream_id__in=set(keys)).order_by("joined_at", "id"):
+        groups[row.stream_id].append(row)
+    return [groups[key] for key in keys]
 
 
 async def stream_order_by_id(info: Info, stream_order_id: int) -> StreamOrder | None:
@@ -20,8 +45,77 @@ async def stream_order_by_id(info: Info, stream_order_id: int) -> StreamOrder | 
     return await info.context.loader(load_stream_orders).load(stream_order_id)
 
 
+async def orders_of_stream(info: Info, stream_id: int) -> list[StreamOrder]:
+    return await info.context.loader(load_orders_of_stream).load(stream_id)
+
+
+async def items_of_order(info: Info, order_id: int) -> list[OrderItem]:
+    return await info.context.loader(load_items_of_order).load(order_id)
+
+
+async def active_viewers(info: Info, stream_id: int) -> list[StreamViewer]:
+    return await info.context.loader(load_active_viewers).load(stream_id)
+
+
 async def stream_figures(stream_id: int) -> StreamFigures:
     figures = await commerce.stream_figures(stream_id)
     if figures is None:
         raise not_found("stream", stream_id)
     return figures
+
+
+# ---------------------------------------------------------------- cart and orders
+
+
+def _stream_arg(stream_id: str | None) -> int | None:
+    return parse_id("streamId", stream_id) if stream_id is not None else None
+
+
+async def cart(info: Info) -> list[CartItem]:
+    user = await info.context.require_user()
+    return await commerce.cart_query(user.id)
+
+
+async def add_to_cart(info: Info, product_id: str, quantity: int, stream_id: str | None) -> list[CartItem]:
+    user = await info.context.require_user()
+    await commerce.add_to_cart(user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id))
+    return await commerce.cart_query(user.id)
+
+
+async def remove_from_cart(info: Info, product_id: str) -> list[CartItem]:
+    user = await info.context.require_user()
+    await commerce.remove_from_cart(user.id, parse_id("productId", product_id))
+    return await commerce.cart_query(user.id)
+
+
+async def checkout(info: Info) -> Order:
+    user = await info.context.require_user()
+    purchase = await commerce.checkout(user.id)
+    await _publish_purchase(info, purchase)
+    return purchase.order
+
+
+async def buy_now(info: Info, product_id: str, quantity: int, stream_id: str | None) -> Order:
+    user = await info.context.require_user()
+    purchase = await commerce.buy_now(user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id))
+    await _publish_purchase(info, purchase)
+    return purchase.order
+
+
+async def my_orders(info: Info) -> list[Order]:
+    user = await info.context.require_user()
+    return await commerce.orders_of_buyer_query(user.id)
+
+
+async def _publish_purchase(info: Info, purchase: Purchase) -> None:
+    """After commit: the seller's order feed and figures, and the stock on every live stream offering what sold."""
+    broker = info.context.broker
+    for stream_order in purchase.stream_orders:
+        await publish_to_stream(broker, stream_order.stream_id, events.order_placed(stream_order.stream_id, stream_order.id))
+    for stream_id in purchase.stream_ids:
+        await publish_to_stream(broker, stream_id, events.stats_changed(stream_id))
+    offering = await StreamProduct.filter(
+        product_id__in=purchase.product_ids, stream__status=StreamStatus.LIVE
+    ).values_list("stream_id", flat=True)
+    for stream_id in sorted({*offering, *purchase.stream_ids}):
+        await publish_to_stream(broker, stream_id, events.stream_updated(stream_id))

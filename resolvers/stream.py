@@ -1,16 +1,20 @@
 """Streams and replays: the read side, and what every stream field needs."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
 from strawberry.types import Info
 
 from models import stream as streams
-from models.catalog import Product
+from models.catalog import Product, Vendor
+from models.errors import forbidden
 from models.fields import parse_id
 from models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from resolvers.loaders import rows_by_id
+from subscriptions import events
+from subscriptions.broker import publish_to_stream
 
 
 async def load_streams(keys: Sequence[int]) -> list[LiveStream | None]:
@@ -68,3 +72,56 @@ async def saved_streams(vendor_id: str | None) -> list[SavedStream]:
 
 async def saved_stream(id: str) -> SavedStream | None:
     return await SavedStream.get_or_none(id=parse_id("id", id))
+
+
+# ---------------------------------------------------------------- the seller's actions
+
+
+async def create_stream(
+    info: Info, title: str, description: str | None, scheduled_at: dt.datetime | None, product_ids: list[str]
+) -> LiveStream:
+    user = await info.context.require_user()
+    vendor = await Vendor.get_or_none(user_id=user.id)
+    if vendor is None:
+        raise forbidden("Only sellers may do this: become a vendor first.")
+    return await streams.create_stream(
+        vendor.id,
+        title=title,
+        description=description,
+        scheduled_at=scheduled_at,
+        product_ids=[parse_id("productIds", pid) for pid in product_ids],
+    )
+
+
+async def _owned(info: Info, argument: str, stream_id: str) -> LiveStream:
+    user = await info.context.require_user()
+    return await streams.owned_stream(parse_id(argument, stream_id), user.id)
+
+
+async def start_stream(info: Info, id: str) -> LiveStream:
+    stream = await streams.start_stream(await _owned(info, "id", id))
+    await publish_to_stream(info.context.broker, stream.id, events.stream_updated(stream.id))
+    return stream
+
+
+async def feature_product(info: Info, stream_id: str, product_id: str) -> LiveStream:
+    stream = await _owned(info, "streamId", stream_id)
+    stream = await streams.feature_product(stream, parse_id("productId", product_id))
+    await publish_to_stream(info.context.broker, stream.id, events.stream_updated(stream.id))
+    return stream
+
+
+async def end_stream(info: Info, id: str, save: bool, video_url: str | None):
+    """Returns (stream, saved stream or None, final figures)."""
+    stream = await _owned(info, "id", id)
+    recording_url = info.context.settings.recording_url(stream.playback_id)
+    stream, saved, figures = await streams.end_stream(stream, save=save, video_url=video_url, recording_url=recording_url)
+    broker = info.context.broker
+    await publish_to_stream(
+        broker,
+        stream.id,
+        events.stream_updated(stream.id),
+        events.viewers_changed(stream.id, 0),
+        events.stats_changed(stream.id),
+    )
+    return stream, saved, figures

@@ -6,17 +6,18 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.catalog import CatalogMutation, CatalogQuery
+from schema.commerce import CommerceMutation, CommerceQuery
 from schema.engagement import EngagementMutation
 from schema.extensions import ErrorCodes
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
-from schema.stream import StreamQuery
+from schema.stream import StreamMutation, StreamQuery
 from schema.user import UserMutation, UserQuery
 from server.settings import Settings
 
-QUERIES = (UserQuery, CatalogQuery, StreamQuery)
-MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation)
+QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery)
+MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation)
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 

@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from models import commerce as m
+from models.errors import forbidden
 from resolvers import catalog as catalog_r
 from resolvers import commerce as r
+from resolvers import engagement as engagement_r
+from resolvers import user as user_r
 from schema.catalog import Product
+from schema.engagement import Viewer
+from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
+
+if TYPE_CHECKING:
+    from schema.stream import LiveStream, SavedStream
 
 
 @strawberry.type
@@ -95,6 +106,194 @@ async def stream_order_by_id(info: Info, id: int) -> StreamOrder | None:
     return StreamOrder(model=row) if row else None
 
 
+class OwnerOnly(BasePermission):
+    """Only the seller of the stream (or replay) the field belongs to; anyone else gets null and
+    FORBIDDEN there (UNAUTHENTICATED when anonymous) while the rest of the answer stands."""
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = await info.context.require_user()
+        vendor = await user_r.vendor_of_user(info, user.id)
+        if vendor is None or vendor.id != source.model.vendor_id:
+            raise forbidden("Only the stream's seller may see this.")
+        return True
+
+
 @strawberry.type
 class OwnerFields:
-    """LiveStream's owner-only fields (stats, active viewers, orders, stream key), mixed into LiveStream."""
+    """LiveStream's owner-only fields (stats, active viewers, orders, stream key), mixed into LiveStream.
+
+    Figures come from the counters on the stream row already loaded, and the rest through
+    per-request DataLoaders, so a list of streams costs a constant number of statements.
+    """
+
+    model: strawberry.Private[Any]
+
+    @strawberry.field(description="Owner only.", permission_classes=[OwnerOnly])
+    async def stats(self, info: Info) -> StreamStats | None:
+        viewer_count = await engagement_r.viewer_count(info, self.model.id)
+        return StreamStats.from_figures(m.StreamFigures.of(self.model, viewer_count=viewer_count))
+
+    @strawberry.field(description="Owner only: viewer sessions active now.", permission_classes=[OwnerOnly])
+    async def active_viewers(self, info: Info) -> list[Viewer] | None:
+        return [Viewer.from_model(row) for row in await r.active_viewers(info, self.model.id)]
+
+    @strawberry.field(
+        description="Owner only: purchases attributed to this stream, newest first.", permission_classes=[OwnerOnly]
+    )
+    async def orders(self, info: Info) -> list[StreamOrder] | None:
+        return [StreamOrder(model=row) for row in await r.orders_of_stream(info, self.model.id)]
+
+    @strawberry.field(
+        description="Owner only: the secret key a broadcaster publishes the video with.",
+        permission_classes=[OwnerOnly],
+    )
+    def stream_key(self) -> str | None:
+        return self.model.stream_key
+
+
+# ---------------------------------------------------------------- ending a stream
+
+
+@strawberry.enum
+class EndStreamAction(enum.Enum):
+    SAVE = strawberry.enum_value("save", description="End the stream and keep it for on-demand viewing.")
+    DELETE = strawberry.enum_value("delete", description="End the stream and keep no replay.")
+
+
+@strawberry.type
+class EndStreamResult:
+    stream: Annotated["LiveStream", strawberry.lazy("schema.stream")]
+    saved_stream: Annotated["SavedStream", strawberry.lazy("schema.stream")] | None = strawberry.field(
+        description="Null when the action was DELETE."
+    )
+    stats: StreamStats
+
+
+# ---------------------------------------------------------------- cart and orders
+
+
+@strawberry.type
+class CartItem:
+    model: strawberry.Private[m.CartItem]
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
+
+    @strawberry.field
+    def quantity(self) -> int:
+        return self.model.quantity
+
+    @strawberry.field(description="The stream the item was added from, if any.")
+    def stream_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.model.stream_id)) if self.model.stream_id else None
+
+
+@strawberry.type
+class Cart:
+    lines: strawberry.Private[list[m.CartItem]]
+
+    @strawberry.field
+    def items(self) -> list[CartItem]:
+        return [CartItem(model=line) for line in self.lines]
+
+    @strawberry.field(description="What the cart costs at today's prices.")
+    async def total(self, info: Info) -> Decimal:
+        total = Decimal("0.00")
+        for line in self.lines:
+            product = await catalog_r.product_by_id(info, line.product_id)
+            total += product.price * line.quantity
+        return total
+
+
+OrderStatus = strawberry.enum(m.OrderStatus, name="OrderStatus")
+
+
+@strawberry.type
+class OrderItem:
+    model: strawberry.Private[m.OrderItem]
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
+
+    @strawberry.field
+    def quantity(self) -> int:
+        return self.model.quantity
+
+    @strawberry.field(description="The price of one unit when it was ordered.")
+    def unit_price(self) -> Decimal:
+        return self.model.unit_price
+
+    @strawberry.field
+    def amount(self) -> Decimal:
+        return self.model.amount
+
+    @strawberry.field(description="The stream this item was bought on, if any.")
+    def stream_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.model.stream_id)) if self.model.stream_id else None
+
+
+@strawberry.type
+class Order:
+    model: strawberry.Private[m.Order]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.model.id))
+
+    @strawberry.field
+    async def buyer(self, info: Info) -> User:
+        return await user_type(info, self.model.buyer_id)
+
+    @strawberry.field
+    def status(self) -> OrderStatus:
+        return self.model.status
+
+    @strawberry.field
+    def total(self) -> Decimal:
+        return self.model.total
+
+    @strawberry.field
+    async def items(self, info: Info) -> list[OrderItem]:
+        return [OrderItem(model=row) for row in await r.items_of_order(info, self.model.id)]
+
+    @strawberry.field
+    def created_at(self) -> dt.datetime:
+        return self.model.created_at
+
+
+@strawberry.type
+class CommerceQuery:
+    @strawberry.field(description="The caller's cart (UNAUTHENTICATED when anonymous).")
+    async def cart(self, info: Info) -> Cart:
+        return Cart(lines=await r.cart(info))
+
+    @strawberry.field(description="The caller's orders, newest first (UNAUTHENTICATED when anonymous).")
+    async def my_orders(self, info: Info) -> list[Order]:
+        return [Order(model=row) for row in await r.my_orders(info)]
+
+
+@strawberry.type
+class CommerceMutation:
+    @strawberry.mutation(
+        description="Adds to the cart's line of that product (1 to 100 in all).", permission_classes=[IsAuthenticated]
+    )
+    async def add_to_cart(
+        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
+    ) -> Cart:
+        return Cart(lines=await r.add_to_cart(info, product_id, quantity, stream_id))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def remove_from_cart(self, info: Info, product_id: strawberry.ID) -> Cart:
+        return Cart(lines=await r.remove_from_cart(info, product_id))
+
+    @strawberry.mutation(description="Orders the whole cart at once: every line or none.", permission_classes=[IsAuthenticated])
+    async def checkout(self, info: Info) -> Order:
+        return Order(model=await r.checkout(info))
+
+    @strawberry.mutation(description="Orders one product at once, skipping the cart.", permission_classes=[IsAuthenticated])
+    async def buy_now(
+        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
+    ) -> Order:
+        return Order(model=await r.buy_now(info, product_id, quantity, stream_id))

@@ -8,9 +8,11 @@ from strawberry.types import Info
 
 from models import stream as m
 from resolvers import stream as r
+from models.commerce import StreamFigures
 from schema.catalog import Product, Vendor, vendor_type
-from schema.commerce import OwnerFields
+from schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
 from schema.engagement import EngagementFields
+from schema.permissions import IsVendor
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 
@@ -106,6 +108,10 @@ class SavedStream:
     def saved_at(self) -> dt.datetime:
         return self.model.saved_at
 
+    @strawberry.field(description="Owner only: the stream's figures when it ended.", permission_classes=[OwnerOnly])
+    def stats(self) -> StreamStats | None:
+        return StreamStats.from_figures(StreamFigures.from_json(self.model.stream_id, self.model.stats))
+
 
 @strawberry.type
 class StreamQuery:
@@ -132,3 +138,41 @@ class StreamQuery:
     async def saved_stream(self, id: strawberry.ID) -> SavedStream | None:
         row = await r.saved_stream(id)
         return SavedStream(model=row) if row else None
+
+
+@strawberry.type
+class StreamMutation:
+    @strawberry.mutation(description="Vendor only; the products must be the vendor's own.", permission_classes=[IsVendor])
+    async def create_stream(
+        self,
+        info: Info,
+        title: str,
+        description: str | None = None,
+        scheduled_at: dt.datetime | None = None,
+        product_ids: list[strawberry.ID] = (),
+    ) -> LiveStream:
+        return LiveStream(model=await r.create_stream(info, title, description, scheduled_at, list(product_ids)))
+
+    @strawberry.mutation(description="Owner only: SCHEDULED to LIVE.", permission_classes=[IsVendor])
+    async def start_stream(self, info: Info, id: strawberry.ID) -> LiveStream:
+        return LiveStream(model=await r.start_stream(info, id))
+
+    @strawberry.mutation(
+        description="Owner only: adds the product to the stream if needed and highlights it.",
+        permission_classes=[IsVendor],
+    )
+    async def feature_product(self, info: Info, stream_id: strawberry.ID, product_id: strawberry.ID) -> LiveStream:
+        return LiveStream(model=await r.feature_product(info, stream_id, product_id))
+
+    @strawberry.mutation(
+        description="Owner only: LIVE (or SCHEDULED) to ENDED, then SAVE or DELETE.", permission_classes=[IsVendor]
+    )
+    async def end_stream(
+        self, info: Info, id: strawberry.ID, action: EndStreamAction, video_url: str | None = None
+    ) -> EndStreamResult:
+        stream, saved, figures = await r.end_stream(info, id, action is EndStreamAction.SAVE, video_url)
+        return EndStreamResult(
+            stream=LiveStream(model=stream),
+            saved_stream=SavedStream(model=saved) if saved else None,
+            stats=StreamStats.from_figures(figures),
+        )

@@ -1,6 +1,7 @@
 """The one request context every resolver sees: settings, broker, caller and loaders."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -38,6 +39,7 @@ class Context:
         # Set by strawberry from the WebSocket connection_init payload.
         self.connection_params: dict[str, Any] | None = None
         self._user: Any = _UNRESOLVED
+        self._user_lookup: asyncio.Future | None = None
         self._loaders: dict[BatchLoad, DataLoader] = {}
 
     @property
@@ -53,9 +55,26 @@ class Context:
         return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
     async def user(self) -> User | None:
-        if self._user is _UNRESOLVED:
+        if self._user is not _UNRESOLVED:
+            return self._user
+        # Fields of one answer resolve concurrently: they share the first one's lookup, and all
+        # wake in the same loop turn, so the DataLoaders they call next still batch together.
+        if self._user_lookup is not None:
+            return await asyncio.shield(self._user_lookup)
+        lookup = self._user_lookup = asyncio.get_running_loop().create_future()
+        try:
             token = self.token
             self._user = await user_for_token(token) if token else None
+            lookup.set_result(self._user)
+        except asyncio.CancelledError:
+            lookup.cancel()
+            raise
+        except Exception as error:
+            lookup.set_exception(error)
+            lookup.exception()  # the first caller raises it; waiters, if any, get it too
+            raise
+        finally:
+            self._user_lookup = None
         return self._user
 
     def forget_user(self) -> None:
