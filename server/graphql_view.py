@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,7 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
         self.overflowed = False
         self.closed = False
         request[_ADAPTER] = self
+        view.connections.add(self)
 
     def track_operation(self, operation_id: str, query: str, operation_name: str | None) -> None:
         if root_fields(query, operation_name) & COALESCED_FIELDS:
@@ -173,6 +175,10 @@ class LivecartGraphQLView(GraphQLView):
     websocket_adapter_class = BoundedWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: weakref.WeakSet[BoundedWebSocketAdapter] = weakref.WeakSet()  # open WebSockets
 
     async def get_context(self, request: web.Request, response: web.StreamResponse | web.WebSocketResponse) -> Context:
         return Context(request, response)

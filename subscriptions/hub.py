@@ -50,17 +50,32 @@ class SharedEvent(dict):
         self._memo: dict[Any, asyncio.Future] = {}
 
     async def once(self, key: Any, factory: Callable[[], Awaitable[Any]]) -> Any:
-        future = self._memo.get(key)
-        if future is None:
-            future = self._memo[key] = asyncio.get_running_loop().create_future()
-            try:
-                future.set_result(await factory())
-            except BaseException as exc:
-                # Let the next subscriber try again rather than share a failure or a cancellation.
-                del self._memo[key]
-                future.set_exception(exc) if not isinstance(exc, asyncio.CancelledError) else future.cancel()
-                raise
-        return await asyncio.shield(future)
+        while True:
+            future = self._memo.get(key)
+            if future is None:
+                return await self._compute(key, factory)
+            result = await asyncio.shield(future)
+            if result is not _RETRY:
+                return result
+            # The subscriber computing it went away mid-way: the next one computes it.
+
+    async def _compute(self, key: Any, factory: Callable[[], Awaitable[Any]]) -> Any:
+        future = self._memo[key] = asyncio.get_running_loop().create_future()
+        try:
+            result = await factory()
+        except asyncio.CancelledError:
+            del self._memo[key]
+            future.set_result(_RETRY)  # never cancel the others because this one was
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the others may not be waiting
+            raise
+        future.set_result(result)
+        return result
+
+
+_RETRY = object()
 
 
 class LocalSubscriber:

@@ -59,6 +59,7 @@ class RedisBroker:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._commands = asyncio.Lock()  # subscribe/unsubscribe in the order they were asked
         self._wake_reader = asyncio.Event()
+        self._redis_back = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
         self.connected = False
@@ -111,8 +112,16 @@ class RedisBroker:
                 except FAILURES as exc:
                     if attempt == 0:
                         log.warning("redis publish failed (%s); %d events wait in the outbox", exc, len(self._outbox))
-                    await asyncio.sleep(_backoff(attempt))
+                    await self._redis_back_or(_backoff(attempt))
                     attempt += 1
+
+    async def _redis_back_or(self, seconds: float) -> None:
+        """Sleep, but retry at once when the reader has reconnected (Redis is back)."""
+        self._redis_back.clear()
+        try:
+            await asyncio.wait_for(self._redis_back.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def _send_batch(self) -> None:
         batch = [self._outbox[i] for i in range(min(PUBLISH_BATCH, len(self._outbox)))]
@@ -206,6 +215,7 @@ class RedisBroker:
                 await pubsub.subscribe(*(self._prefix + c for c in channels))
             self._pubsub = pubsub
             self.connected = True
+            self._redis_back.set()
 
     def _disconnected(self, pubsub) -> None:
         if self._pubsub is pubsub:

@@ -56,6 +56,19 @@ async def next_of(results: AsyncIterator[dict], timeout: float = WAIT) -> dict:
     return await asyncio.wait_for(anext(results), timeout)
 
 
+def pump(results: AsyncIterator[dict]) -> asyncio.Queue:
+    """Results moved into a queue by a task of their own: a test may then time out waiting
+    on the queue without cancelling (and so ending) the subscription itself."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def run() -> None:
+        async for result in results:
+            queue.put_nowait(result)
+
+    queue.task = asyncio.ensure_future(run())  # kept alive by the queue the test holds
+    return queue
+
+
 async def until(predicate, timeout: float = WAIT, interval: float = 0.02) -> Any:
     """Wait until predicate() is truthy; its value, or AssertionError at the timeout."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -72,3 +85,61 @@ async def listening(client: GraphQLClient, stream_id: int, count: int = 1) -> No
     """Wait until `count` subscribers of the stream are registered in this process's hub."""
     hub = broker_of(client).hub
     await until(lambda: hub.subscriber_count(f"stream:{stream_id}") >= count)
+
+
+class RawWebSocket:
+    """A graphql-transport-ws client on a bare socket with a tiny receive buffer, so that a
+    test can stop reading and let TCP push back on the server (no library reads for it)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str, receive_buffer: int = 4096) -> "RawWebSocket":
+        import base64
+        import os
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)  # before connect: sets the window
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=receive_buffer)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /graphql HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(reader, writer)
+
+    def send(self, message: dict) -> None:
+        import json
+        import os
+        import struct
+
+        payload = json.dumps(message).encode()
+        mask = os.urandom(4)
+        header = bytes([0x81]) + (
+            bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + struct.pack("!H", len(payload))
+        )
+        self.writer.write(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    async def read_until_closed(self, timeout: float = WAIT) -> bool:
+        """Drain what is buffered; True once the server has dropped the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.reader.read(65536):
+                    pass
+            return True  # end of stream: the server closed
+        except ConnectionError:
+            return True  # reset: the server aborted
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.writer.close()

@@ -13,8 +13,8 @@ from models.catalog import Product
 from models.stream import LiveStream, StreamStatus
 from subscriptions import events
 from tests.realtime_support import (
-    COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, base_url, comment_row, listening, live_stream,
-    next_of, publish,
+    COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
+    listening, live_stream, next_of, publish, until, view_of,
 )
 from tests.support import make_vendor, register
 
@@ -195,3 +195,40 @@ async def test_legacy_graphql_ws_protocol(client):
         assert (await data())["payload"]["data"]["viewerCount"]["count"] == 2
         await ws.send(json.dumps({"id": "a", "type": "stop"}))
         assert (await data()) == {"type": "complete", "id": "a"}
+
+
+async def test_a_client_that_never_reads_is_dropped_and_memory_stays_bounded(client):
+    seller = await make_vendor(client)
+    ann = await register(client, "ann")
+    stream = await live_stream(seller)
+    row = await comment_row(stream.id, ann.id, "x" * 2000)
+    view = view_of(client)
+    silent = await RawWebSocket.open(base_url(client).replace("http", "ws", 1))
+    silent.send({"type": "connection_init", "payload": {}})
+    silent.send({"id": "1", "type": "subscribe", "payload": {"query": COMMENTS, "variables": {"s": str(stream.id)}}})
+    await listening(client, stream.id)
+    [connection] = list(view.connections)
+
+    async with LivecartClient(base_url(client)) as reader:  # a client that reads, on the same stream
+        comments = reader.subscribe(COMMENTS, {"s": str(stream.id)})
+        first = asyncio.ensure_future(next_of(comments))
+        await listening(client, stream.id, 2)
+        most_queued = most_buffered = 0
+        for sent in range(1, 20_001):  # the same comment, again and again: ~2 KB a message
+            await publish(client, stream.id, events.comment_added(stream.id, row.id))
+            if sent % 20 == 0:
+                await asyncio.sleep(0.01)  # let the subscriptions run
+                most_queued = max(most_queued, connection._queued_bytes)
+                transport = connection.request.transport
+                most_buffered = max(most_buffered, transport.get_write_buffer_size() if transport else 0)
+                if connection.overflowed:
+                    break
+        assert connection.overflowed, f"still connected after {sent} messages"
+        assert await silent.read_until_closed(), "the server kept the silent client's connection"
+        # Bounded: the send queue never held more than its cap, and the socket buffer stayed small.
+        assert most_queued <= connection.max_bytes
+        assert most_buffered <= 1 << 20, most_buffered
+        await until(lambda: broker_of(client).hub.subscriber_count(f"stream:{stream.id}") == 1)
+        assert (await first)["commentAdded"]["id"] == str(row.id)  # the reading client is unaffected
+        await comments.aclose()
+    silent.close()
