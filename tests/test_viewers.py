@@ -23,7 +23,8 @@ COUNT = "query($s: ID!) { stream(id: $s) { viewerCount } }"
 @pytest.fixture
 def settings(settings):
     # The app's own sweeper stays out of these tests' way; they sweep when they mean to.
-    return settings.replace(viewer_sweep_interval_seconds=3600)
+    # Rate limits off: the load test below sends everything from one address.
+    return settings.replace(viewer_sweep_interval_seconds=3600, rate_limits=False)
 
 
 async def live_stream(vendor, title="Show") -> LiveStream:
@@ -199,3 +200,56 @@ async def test_closing_a_streams_sessions_inside_the_callers_transaction(client)
     assert sessions[0].left_at == now and sessions[1].left_at == lapsed_at
     assert await engagement.close_sessions_of_stream(stream.id, now) == 0
     assert (await client.error(JOIN, {"s": str(stream.id)}))["extensions"]["code"] == "CONFLICT"
+
+
+async def test_two_hundred_concurrent_joins_reactions_and_comments_keep_every_count_exact(client):
+    from models.engagement import InteractionType, StreamInteraction
+
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    users = [await register(client, f"fan{i:02d}") for i in range(20)]
+    react = "mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes } }"
+    post = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
+    s = str(stream.id)
+
+    calls = []
+    for i in range(80):  # half anonymous, half by the users (each joins twice: two tabs)
+        calls.append(client.data(JOIN, {"s": s}, token=users[(i // 2) % 20].token if i % 2 else None))
+    for i in range(60):  # three reactions from each user, racing one another
+        calls.append(client.data(react, {"s": s, "k": ("LIKE", "DISLIKE")[(i // 20 + i) % 2]}, token=users[i % 20].token))
+    for i in range(60):
+        calls.append(client.data(post, {"s": s, "t": f"hello {i}"}, token=users[i % 20].token))
+    assert len(calls) == 200
+    await asyncio.gather(*calls)
+
+    row = await LiveStream.get(id=stream.id)
+    active = await StreamViewer.filter(stream_id=stream.id, is_active=True).count()
+    anonymous = await StreamViewer.filter(stream_id=stream.id, user_id__isnull=True).count()
+    watching_users = await StreamViewerUser.filter(stream_id=stream.id).count()
+    assert (active, anonymous, watching_users) == (80, 40, 20)
+    assert (row.viewer_count, row.peak_viewers, row.unique_viewers) == (80, 80, anonymous + watching_users)
+    assert await viewer_count(client, stream.id) == 80
+
+    reactions = StreamInteraction.filter(stream_id=stream.id)
+    likes = await reactions.filter(interaction_type=InteractionType.LIKE).count()
+    dislikes = await reactions.filter(interaction_type=InteractionType.DISLIKE).count()
+    assert (row.likes, row.dislikes) == (likes, dislikes) and likes + dislikes == 20  # one each
+    comments = await reactions.filter(interaction_type=InteractionType.COMMENT).count()
+    assert row.comment_count == comments == 60
+
+
+async def test_the_apps_sweeper_closes_lapsed_sessions_on_its_own(aiohttp_client, settings):
+    from server.app import create_app
+    from tests.support import GraphQLClient
+
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(viewer_sweep_interval_seconds=1))))
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    session = await join(client, stream.id)
+    await lapse(session["id"])
+    for _ in range(100):  # wait for the background pass, not for a fixed time
+        if not (await StreamViewer.get(id=int(session["id"]))).is_active:
+            break
+        await asyncio.sleep(0.1)
+    assert (await StreamViewer.get(id=int(session["id"]))).is_active is False
+    assert await figures(stream.id) == (0, 1, 1)
