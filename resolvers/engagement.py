@@ -15,6 +15,7 @@ from models.errors import not_found
 from models.fields import parse_id
 from models.stream import LiveStream
 from models.user import utcnow
+from server import ratelimit
 from subscriptions import events
 from subscriptions.broker import publish_to_stream
 
@@ -86,6 +87,7 @@ async def _viewers_changed(info: Info, stream_id: int, count: int) -> None:
 
 
 async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
+    await ratelimit.hit_address(info, ratelimit.JOIN_ADDRESS)
     user = await info.context.user()
     session, count = await engagement.join_stream(
         parse_id("streamId", stream_id), user.id if user else None, utcnow(),
@@ -142,6 +144,7 @@ async def react(info: Info, stream_id: str, kind: InteractionType | None) -> Liv
 async def post_comment(info: Info, stream_id: str, text: str) -> StreamInteraction:
     stream_key = parse_id("streamId", stream_id)
     user = await info.context.require_user(f"/live/{stream_key}")
+    await ratelimit.hit(info, ratelimit.COMMENT, user.id, stream_key)
     comment = await engagement.post_comment(stream_key, user.id, text)
     await publish_to_stream(
         info.context.broker, comment.stream_id,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from strawberry.dataloader import DataLoader
 
 from models import engagement
@@ -15,6 +16,12 @@ from tests.support import make_vendor, register
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id streamId text createdAt author { username } } }"
 DELETE = "mutation($id: ID!) { deleteComment(id: $id) }"
 PAGE = "query($s: ID!, $n: Int!, $b: ID) { stream(id: $s) { commentCount comments(limit: $n, before: $b) { id text } } }"
+
+
+@pytest.fixture
+def settings(settings):
+    # These tests post bursts to check paging and counts; the chat rate limit has its own tests (test_ratelimit.py).
+    return settings.replace(rate_limits=False)
 
 
 async def live_stream(vendor, title="Show") -> LiveStream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.app import create_app
-from server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
+from server.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
 from server.settings import Settings
 from tests.support import REGISTER, GraphQLClient, register
 
@@ -97,3 +97,43 @@ async def test_redis_counts_a_sliding_window(settings, backend):
         assert await limiter.wait_seconds(BURST, "another key") == 0.0
     finally:
         await limiter.close()
+
+
+# ---------------------------------------------------------------- chat and joins
+
+POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
+JOIN = "mutation($s: ID!) { joinStream(streamId: $s) { id } }"
+
+
+async def live_stream(vendor, title="Show"):
+    from models import stream as streams
+
+    stream = await streams.create_stream(vendor.vendor_id, title=title, product_ids=vendor.product_ids)
+    return await streams.start_stream(stream)
+
+
+async def test_comments_are_limited_per_user_per_stream(client):
+    from models.engagement import InteractionType, StreamInteraction
+    from tests.support import make_vendor
+
+    seller = await make_vendor(client, products=1)
+    alice, bob = await register(client, "alice"), await register(client, "bob")
+    show, other = await live_stream(seller), await live_stream(seller, "Other")
+    for i in range(COMMENT.count):
+        await client.data(POST, {"s": str(show.id), "t": f"hi {i}"}, token=alice.token)
+    error = await client.error(POST, {"s": str(show.id), "t": "one more"}, token=alice.token)
+    assert_rate_limited(error, COMMENT.window_seconds)
+    # The refused comment was not stored; others and other streams go on.
+    assert await StreamInteraction.filter(stream_id=show.id, interaction_type=InteractionType.COMMENT).count() == COMMENT.count
+    assert await client.data(POST, {"s": str(show.id), "t": "me too"}, token=bob.token)
+    assert await client.data(POST, {"s": str(other.id), "t": "over here"}, token=alice.token)
+
+
+async def test_joins_are_limited_per_address(client):
+    from tests.support import make_vendor
+
+    seller = await make_vendor(client, products=1)
+    show = await live_stream(seller)
+    for _ in range(JOIN_ADDRESS.count):
+        await client.data(JOIN, {"s": str(show.id)})
+    assert_rate_limited(await client.error(JOIN, {"s": str(show.id)}), JOIN_ADDRESS.window_seconds)
