@@ -10,8 +10,8 @@ from schema import build_schema
 from server import db, middleware, ops
 from server.appkeys import BROKER, SETTINGS
 from server.graphql_view import LivecartGraphQLView
-from server.ratelimit import ratelimit_ctx
 from server.pages import add_page_routes
+from server.ratelimit import ratelimit_ctx
 from server.settings import Settings
 from server.sweeper import viewer_sweeper_ctx
 from subscriptions.broker import create_broker

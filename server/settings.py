@@ -65,7 +65,6 @@ class Settings:
     def trusted_proxy_list(self) -> tuple[str, ...]:
         return _comma_list(self.trusted_proxies)
 
-
     def login_url_for(self, return_path: str | None) -> str:
         if not return_path:
             return self.login_url
@@ -138,8 +137,6 @@ def _comma_list(raw: str) -> tuple[str, ...]:
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
 
 
 def _parse(name: str, annotation: str, raw: str):
