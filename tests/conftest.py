@@ -114,3 +114,24 @@ async def client(aiohttp_client, settings: Settings) -> GraphQLClient:
     return GraphQLClient(http)
 
 
+
+
+# ---------------------------------------------------------------- exit
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config) -> None:
+    """Leave at once once pytest is done. Some aiosqlite connection is left open somewhere
+    (not found yet: see the session note) and its non-daemon worker thread would keep the
+    interpreter alive forever after the summary; CI must not hang on it."""
+    if _EXIT_STATUS in config.stash:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT_STATUS])
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
