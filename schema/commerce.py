@@ -173,8 +173,10 @@ class EndStreamResult:
 
 
 @strawberry.type
-class CartItem:
-    model: strawberry.Private[m.CartItem]
+class ProductLine:
+    """A product and its quantity: what cart items and order items share."""
+
+    model: strawberry.Private[m.CartItem | m.OrderItem]
 
     @strawberry.field
     async def product(self, info: Info) -> Product:
@@ -183,6 +185,11 @@ class CartItem:
     @strawberry.field
     def quantity(self) -> int:
         return self.model.quantity
+
+
+@strawberry.type
+class CartItem(ProductLine):
+    model: strawberry.Private[m.CartItem]
 
     @strawberry.field(description="The stream the item was added from, if any.")
     def stream_id(self) -> strawberry.ID | None:
@@ -210,16 +217,8 @@ OrderStatus = strawberry.enum(m.OrderStatus, name="OrderStatus")
 
 
 @strawberry.type
-class OrderItem:
+class OrderItem(ProductLine):
     model: strawberry.Private[m.OrderItem]
-
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
-        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
-
-    @strawberry.field
-    def quantity(self) -> int:
-        return self.model.quantity
 
     @strawberry.field(description="The price of one unit when it was ordered.")
     def unit_price(self) -> Decimal:
