@@ -55,6 +55,8 @@ class RedisBroker:
         self._prefix = f"livecart:{db}:"
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=outbox_size)
         self._outbox_ready = asyncio.Event()
+        # The publisher task and close()'s final flush must not send (and pop) the same batch twice.
+        self._sending = asyncio.Lock()
         self._pubsub: redis.client.PubSub | None = None
         self._confirmed: dict[str, asyncio.Event] = {}
         self._commands = asyncio.Lock()  # subscribe/unsubscribe in the order they were asked
@@ -126,13 +128,18 @@ class RedisBroker:
             pass
 
     async def _send_batch(self) -> None:
-        batch = [self._outbox[i] for i in range(min(PUBLISH_BATCH, len(self._outbox)))]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for channel, payload in batch:
-                pipe.publish(channel, payload)
-            await pipe.execute()
-        for _ in batch:
-            self._outbox.popleft()
+        async with self._sending:
+            # Taken out before sending: events published meanwhile may push the oldest out of a full
+            # outbox, and what is popped afterwards must be what was sent.
+            batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for channel, payload in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+            except BaseException:
+                self._outbox.extendleft(reversed(batch))  # a failed (or cancelled) batch is sent again
+                raise
 
     async def _flush_outbox_once(self) -> None:
         try:
