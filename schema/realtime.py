@@ -4,10 +4,13 @@ Each field follows one stream (subscriptions/resolvers.py: listen, check the
 caller, finish with the final state when the stream ends) and turns its steps
 into the contract's types. Rows that are the same for every subscriber of an event
 are read once per process (`event.once`); figures arrive already coalesced by the hub.
+Over our WebSocket handlers, events after the first result take the shared path
+(subscriptions/shared.py): one execution and one encoding per group of alike subscribers.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -15,7 +18,9 @@ from strawberry.types import Info
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from schema.stream import LiveStream
-from subscriptions.resolvers import follow_stream, shared_stream_row
+from subscriptions.hub import SharedEvent
+from subscriptions.resolvers import Step, follow_stream, shared_stream_row
+from subscriptions.shared import shared_delivery
 
 COMMENTS = frozenset({"comment_added"})
 VIEWERS = frozenset({"viewers_changed"})
@@ -25,64 +30,101 @@ ORDERS = frozenset({"order_placed"})
 STATS = frozenset({"stats_changed"})
 
 
+async def _follow(
+    info: Info,
+    stream_id: strawberry.ID,
+    kinds: frozenset[str],
+    value_of: Callable[[SharedEvent], Awaitable[Any]],
+    *,
+    owner_only: bool = False,
+) -> AsyncGenerator[Any, None]:
+    """The events of `kinds` as the values `value_of` makes of them (None: nothing to send)."""
+    caller = await info.context.user()
+    shared = shared_delivery(info, value_of, caller.id if caller else None)
+    async for step in follow_stream(info, stream_id, kinds, owner_only=owner_only, shared=shared):
+        if step.kind == "event":
+            value = await value_of(step.event)
+            if value is not None:
+                yield value
+        else:
+            yield step
+
+
 @strawberry.type
 class RealtimeSubscription:
     @strawberry.subscription
     async def comment_added(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
-        async for step in follow_stream(info, stream_id, COMMENTS):
-            if step.kind == "event":
-                comment_id = step.event["comment_id"]
-                comment = await step.event.once("comment", lambda: comment_by_id(info, comment_id))
-                if comment is not None:  # deleted before we read it: nothing to show
-                    yield comment
+        async def comment_of(event: SharedEvent) -> Comment | None:
+            comment_id = event["comment_id"]
+            # None when deleted before we read it: nothing to show
+            return await event.once("comment", lambda: comment_by_id(info, comment_id))
+
+        async for value in _follow(info, stream_id, COMMENTS, comment_of):
+            if isinstance(value, Comment):
+                yield value
 
     @strawberry.subscription(description="The count now, at once, then each change.")
     async def viewer_count(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ViewerCount, None]:
-        async for step in follow_stream(info, stream_id, VIEWERS):
-            if step.kind == "event":
-                yield ViewerCount.from_model(step.event["stream_id"], step.event["count"])
-            elif step.stream is not None:
-                yield ViewerCount.from_model(step.stream.id, step.stream.viewer_count)
+        async def count_of(event: SharedEvent) -> ViewerCount:
+            return ViewerCount.from_model(event["stream_id"], event["count"])
+
+        async for value in _follow(info, stream_id, VIEWERS, count_of):
+            if isinstance(value, Step):
+                if value.stream is not None:
+                    yield ViewerCount.from_model(value.stream.id, value.stream.viewer_count)
+            else:
+                yield value
 
     @strawberry.subscription
     async def reactions_changed(
         self, info: Info, stream_id: strawberry.ID
     ) -> AsyncGenerator[ReactionCounts, None]:
-        async for step in follow_stream(info, stream_id, REACTIONS):
-            if step.kind == "event":
-                event = step.event
-                yield ReactionCounts(
-                    stream_id=strawberry.ID(str(event["stream_id"])), likes=event["likes"], dislikes=event["dislikes"]
-                )
-            elif step.stream is not None:
-                yield ReactionCounts.from_model(step.stream)
+        async def counts_of(event: SharedEvent) -> ReactionCounts:
+            return ReactionCounts(
+                stream_id=strawberry.ID(str(event["stream_id"])), likes=event["likes"], dislikes=event["dislikes"]
+            )
+
+        async for value in _follow(info, stream_id, REACTIONS, counts_of):
+            if isinstance(value, Step):
+                if value.stream is not None:
+                    yield ReactionCounts.from_model(value.stream)
+            else:
+                yield value
 
     @strawberry.subscription(description="Status and featured-product changes.")
     async def stream_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveStream, None]:
-        async for step in follow_stream(info, stream_id, UPDATES):
-            if step.kind == "event":
-                row = await shared_stream_row(step.event)
-                if row is not None:
-                    yield LiveStream(model=row)
-            elif step.kind == "ended" and step.stream is not None:
-                yield LiveStream(model=step.stream)
+        async def stream_of(event: SharedEvent) -> LiveStream | None:
+            row = await shared_stream_row(event)
+            return LiveStream(model=row) if row is not None else None
+
+        async for value in _follow(info, stream_id, UPDATES, stream_of):
+            if isinstance(value, Step):
+                if value.kind == "ended" and value.stream is not None:
+                    yield LiveStream(model=value.stream)
+            else:
+                yield value
 
     @strawberry.subscription(description="Owner only.")
     async def order_placed(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamOrder, None]:
-        async for step in follow_stream(info, stream_id, ORDERS, owner_only=True):
-            if step.kind == "event":
-                order_id = step.event["stream_order_id"]
-                order = await step.event.once("order", lambda: stream_order_by_id(info, order_id))
-                if order is not None:
-                    yield order
+        async def order_of(event: SharedEvent) -> StreamOrder | None:
+            order_id = event["stream_order_id"]
+            return await event.once("order", lambda: stream_order_by_id(info, order_id))
+
+        async for value in _follow(info, stream_id, ORDERS, order_of, owner_only=True):
+            if isinstance(value, StreamOrder):
+                yield value
 
     @strawberry.subscription(
         description="Owner only: the figures now, at once, then on each change, at most once a second."
     )
     async def stream_stats(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamStats, None]:
-        async for step in follow_stream(info, stream_id, STATS, owner_only=True):
-            if step.kind == "event":
-                key = step.event["stream_id"]
-                yield await step.event.once("stats", lambda: stream_stats(info, key))
-            elif step.stream is not None:
-                yield await stream_stats(info, step.stream.id)
+        async def stats_of(event: SharedEvent) -> StreamStats:
+            key = event["stream_id"]
+            return await event.once("stats", lambda: stream_stats(info, key))
+
+        async for value in _follow(info, stream_id, STATS, stats_of, owner_only=True):
+            if isinstance(value, Step):
+                if value.stream is not None:
+                    yield await stream_stats(info, value.stream.id)
+            else:
+                yield value

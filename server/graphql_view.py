@@ -31,6 +31,8 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UNSET, UnsetType
 
 from server.context import Context
+from subscriptions.shared import Operation as SharedOperation
+from subscriptions.shared import current_operation
 
 log = logging.getLogger("livecart.ws")
 
@@ -89,6 +91,8 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
 
     def send_encoded(self, message: Mapping[str, object], data: bytes) -> None:
         """Queue already-encoded bytes: the hook for sending one serialization to many."""
+        if self.closed:
+            return
         key = message.get("id") if message.get("type") in ("next", "data") else None
         if key is not None and key in self._coalesced_ops and self._replace_queued(key, data):
             return
@@ -155,12 +159,28 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
             self._writer.cancel()
 
 
+def _enter_operation(
+    websocket: Any, operation_id: str, message_type: str, query: str, name: str | None, variables: Any
+) -> None:
+    """Let the subscription resolvers of this operation's task take the shared path."""
+    if isinstance(websocket, BoundedWebSocketAdapter) and isinstance(query, str):
+        current_operation.set(
+            SharedOperation(websocket.send_encoded, operation_id, message_type, query, name, variables)
+        )
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler):
     async def handle_subscribe(self, message: Any) -> None:
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        _enter_operation(
+            self.websocket, operation.id, "next", operation.query, operation.operation_name, operation.variables
+        )
+        await super().run_operation(operation)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler):
@@ -169,6 +189,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
         await super().handle_start(message)
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: Any
+    ) -> None:
+        _enter_operation(self.websocket, operation_id, "data", query, operation_name, variables)
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
 class LivecartGraphQLView(GraphQLView):

@@ -4,6 +4,9 @@ Every broker backend delivers into a Hub. The hub holds, per channel, the set of
 local subscribers (one per GraphQL subscription in this process) and hands each
 event to all of them as the SAME object, so work done for one subscriber (a row
 loaded, a result computed and serialized) can be shared through `SharedEvent.once`.
+A subscriber hears only the event types it asked for. Subscribers on the shared path
+(subscriptions/shared.py) are not woken at all for their events: the hub groups them
+by what they would compute, computes it once per group and sends each the same bytes.
 
 Figures that change faster than anyone can read them are coalesced here, once per
 process, before fan-out: viewer counts and reactions at most twice a second per
@@ -16,9 +19,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from subscriptions.events import Event
+
+if TYPE_CHECKING:
+    from subscriptions.shared import SharedDelivery
 
 log = logging.getLogger("livecart.hub")
 
@@ -80,15 +86,21 @@ _RETRY = object()
 
 class LocalSubscriber:
     """One listener's bounded inbox. It is read by a coroutine that never blocks on the
-    network (the WebSocket send queue absorbs that), so dropping is a last resort."""
+    network (the WebSocket send queue absorbs that), so dropping is a last resort.
 
-    __slots__ = ("channel", "queue", "dropped", "_waiter")
+    `wants` names the event types it hears (None: all). Once on the shared path
+    (`Hub.share`), the events of its group's kinds skip the inbox (unless the group hands
+    one back to be done by the subscriber's own chain)."""
 
-    def __init__(self, channel: str) -> None:
+    __slots__ = ("channel", "wants", "queue", "dropped", "_waiter", "group")
+
+    def __init__(self, channel: str, wants: frozenset[str] | None = None) -> None:
         self.channel = channel
+        self.wants = wants
         self.queue: deque[SharedEvent] = deque()
         self.dropped = 0
         self._waiter: asyncio.Future | None = None
+        self.group: _Group | None = None
 
     def put(self, event: SharedEvent) -> None:
         if len(self.queue) >= LOCAL_QUEUE_SIZE:
@@ -122,6 +134,57 @@ class _Throttle:
         self.timer: asyncio.TimerHandle | None = None
 
 
+class _Group:
+    """Subscribers that would compute the same result for each event (one `group_key`):
+    one worker computes it once per event, in order, and sends the bytes to each member."""
+
+    __slots__ = ("key", "kinds", "members", "events", "dropped", "worker", "_wakeup")
+
+    def __init__(self, key: Any, kinds: frozenset[str]) -> None:
+        self.key = key
+        self.kinds = kinds
+        self.members: dict[LocalSubscriber, SharedDelivery] = {}
+        self.events: deque[SharedEvent] = deque()
+        self.dropped = 0
+        self.worker: asyncio.Task | None = None
+        self._wakeup = asyncio.Event()
+
+    def put(self, event: SharedEvent) -> None:
+        if len(self.events) >= LOCAL_QUEUE_SIZE:
+            self.events.popleft()
+            self.dropped += 1
+        self.events.append(event)
+        if self.worker is None:
+            # In a member's task context: Tortoise keeps its connections in a ContextVar.
+            delivery = next(iter(self.members.values()))
+            self.worker = asyncio.get_running_loop().create_task(
+                self._work(), context=delivery.task_context.copy()
+            )
+        self._wakeup.set()
+
+    async def _work(self) -> None:
+        while True:
+            while self.events and self.members:
+                event = self.events.popleft()
+                delivery = next(iter(self.members.values()))
+                try:
+                    payload = await delivery.payload(event)
+                except Exception:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
+                    log.debug("shared result failed; the members take their own path", exc_info=True)
+                    payload = None
+                for member, delivery in list(self.members.items()):
+                    if payload is None:
+                        member.put(event)
+                    else:
+                        delivery.send(payload)
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+
 class Hub:
     """Local subscribers per channel. The backend learns what to subscribe through two hooks:
     `ready(channel)` is awaited on every new local subscriber (the backend subscribes the
@@ -134,6 +197,10 @@ class Hub:
         released: Callable[[str], None] | None = None,
     ) -> None:
         self._subscribers: dict[str, set[LocalSubscriber]] = {}
+        # channel -> event type -> the subscribers that hear it on their own (None: every type)
+        self._by_kind: dict[str, dict[str | None, set[LocalSubscriber]]] = {}
+        # channel -> the groups of subscribers on the shared path, by group key
+        self._groups: dict[str, dict[Any, _Group]] = {}
         self._throttles: dict[tuple[str, str], _Throttle] = {}
         self._ready = ready
         self._released = released
@@ -160,19 +227,31 @@ class Hub:
             self._throttled(channel, event)
         else:
             self._fan_out(channel, event)
-        if kind in STATS_SOURCES:
+        if kind in STATS_SOURCES and self._heard(channel, "stats_changed"):
             self._throttled(channel, {"type": "stats_changed", "stream_id": event.get("stream_id")})
 
+    def _heard(self, channel: str, kind: str) -> bool:
+        by_kind = self._by_kind.get(channel, {})
+        groups = self._groups.get(channel, {}).values()
+        return bool(by_kind.get(kind) or by_kind.get(None) or any(kind in group.kinds for group in groups))
+
     def _fan_out(self, channel: str, event: Event) -> None:
-        subscribers = self._subscribers.get(channel)
-        if not subscribers:
-            return
+        kind = event.get("type")
         shared = SharedEvent(event)
-        for subscriber in subscribers:
-            # With share_events off each subscriber gets its own copy, so nothing computed for one
-            # serves another: strawberry's default per-subscriber path, the baseline bench/ measures.
-            subscriber.put(shared if self.share_events else SharedEvent(event))
-        self.delivered += len(subscribers)
+        count = 0
+        by_kind = self._by_kind.get(channel)
+        if by_kind:
+            for listeners in (by_kind.get(kind), by_kind.get(None)):
+                for subscriber in listeners or ():
+                    # With sharing off each subscriber gets its own copy, so nothing computed for one
+                    # serves another: strawberry's default per-subscriber path, the baseline bench/ measures.
+                    subscriber.put(shared if self.share_events else SharedEvent(event))
+                    count += 1
+        for group in self._groups.get(channel, {}).values():
+            if kind in group.kinds:
+                group.put(shared)
+                count += len(group.members)
+        self.delivered += count
 
     def _throttled(self, channel: str, event: Event) -> None:
         key, interval = COALESCED[event["type"]]
@@ -213,9 +292,13 @@ class Hub:
         finally:
             self.remove(subscriber)
 
-    async def add(self, channel: str) -> LocalSubscriber:
-        subscriber = LocalSubscriber(channel)
+    async def add(self, channel: str, wants: frozenset[str] | None = None) -> LocalSubscriber:
+        """A new local subscriber of `channel`, hearing the event types in `wants` (None: all)."""
+        subscriber = LocalSubscriber(channel, wants)
         self._subscribers.setdefault(channel, set()).add(subscriber)
+        by_kind = self._by_kind.setdefault(channel, {})
+        for kind in wants if wants is not None else (None,):
+            by_kind.setdefault(kind, set()).add(subscriber)
         if self._ready is not None:
             try:
                 await self._ready(channel)
@@ -224,14 +307,51 @@ class Hub:
                 raise
         return subscriber
 
+    def share(self, subscriber: LocalSubscriber, delivery: SharedDelivery, kinds: frozenset[str]) -> None:
+        """From now on the events of `kinds` reach `subscriber` through its group (see _Group)."""
+        if subscriber.group is not None or not kinds or subscriber.channel not in self._subscribers:
+            return
+        self._stop_hearing(subscriber, kinds)
+        groups = self._groups.setdefault(subscriber.channel, {})
+        group = groups.get(delivery.group_key)
+        if group is None:
+            group = groups[delivery.group_key] = _Group(delivery.group_key, kinds)
+        group.members[subscriber] = delivery
+        subscriber.group = group
+
+    def _stop_hearing(self, subscriber: LocalSubscriber, kinds: Any) -> None:
+        by_kind = self._by_kind.get(subscriber.channel, {})
+        for kind in kinds:
+            listeners = by_kind.get(kind)
+            if listeners is not None:
+                listeners.discard(subscriber)
+                if not listeners:
+                    del by_kind[kind]
+
+    def _leave_group(self, subscriber: LocalSubscriber) -> None:
+        group, subscriber.group = subscriber.group, None
+        if group is None:
+            return
+        group.members.pop(subscriber, None)
+        if not group.members:
+            group.stop()
+            groups = self._groups.get(subscriber.channel, {})
+            if groups.get(group.key) is group:
+                del groups[group.key]
+                if not groups:
+                    del self._groups[subscriber.channel]
+
     def remove(self, subscriber: LocalSubscriber) -> None:
+        self._leave_group(subscriber)
         subscribers = self._subscribers.get(subscriber.channel)
         if subscribers is None:
             return
         subscribers.discard(subscriber)
+        self._stop_hearing(subscriber, subscriber.wants if subscriber.wants is not None else (None,))
         if subscribers:
             return
         del self._subscribers[subscriber.channel]
+        self._by_kind.pop(subscriber.channel, None)
         for key in [k for k in self._throttles if k[0] == subscriber.channel]:
             throttle = self._throttles.pop(key)
             if throttle.timer is not None:
@@ -240,6 +360,10 @@ class Hub:
             self._released(subscriber.channel)
 
     def close(self) -> None:
+        for groups in self._groups.values():
+            for group in groups.values():
+                group.stop()
+        self._groups.clear()
         for throttle in self._throttles.values():
             if throttle.timer is not None:
                 throttle.timer.cancel()

@@ -22,6 +22,10 @@ from models.stream import LiveStream, StreamStatus
 from server.context import new_loader_scope
 from subscriptions.events import stream_channel
 from subscriptions.hub import SharedEvent
+from subscriptions.shared import SharedDelivery
+
+# Every subscription hears these: the stream may end under it.
+ENDINGS = frozenset({"stream_updated"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,13 +56,19 @@ async def require_owner(info: Info, stream: LiveStream) -> None:
 
 
 async def follow_stream(
-    info: Info, stream_id: str, kinds: frozenset[str], *, owner_only: bool = False
+    info: Info,
+    stream_id: str,
+    kinds: frozenset[str],
+    *,
+    owner_only: bool = False,
+    shared: SharedDelivery | None = None,
 ) -> AsyncIterator[Step]:
-    """The steps of one subscription to one stream (see Step)."""
+    """The steps of one subscription to one stream (see Step). With `shared`, the events of
+    `kinds` go by the shared path once the first step has been taken (subscriptions/shared.py)."""
     key = parse_id("streamId", stream_id)
     hub = info.context.broker.hub
     # Listen before reading the initial state, so no change falls between the two.
-    inbox = await hub.add(stream_channel(key))
+    inbox = await hub.add(stream_channel(key), wants=kinds | ENDINGS)
     try:
         stream = await stream_row(key)
         if stream is None:
@@ -70,6 +80,9 @@ async def follow_stream(
             yield Step("ended", stream=stream)
             return
         yield Step("initial", stream=stream)
+        if shared is not None:
+            # Only now: a shared result must not overtake the first one, sent through this chain.
+            hub.share(inbox, shared, kinds - ENDINGS)
         while True:
             event = await inbox.get()
             kind = event["type"]

@@ -14,9 +14,9 @@ from models.stream import LiveStream, StreamStatus
 from subscriptions import events
 from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
-    listening, live_stream, next_of, publish, until, view_of,
+    listening, live_stream, next_of, publish, pump, until, view_of,
 )
-from tests.support import make_vendor, register
+from tests.support import count_queries, make_vendor, register
 
 
 async def test_comment_reaches_every_subscriber_once(client):
@@ -42,6 +42,36 @@ async def test_comment_reaches_every_subscriber_once(client):
         assert (await next_of(a))["commentAdded"]["text"] == "again"
         await a.aclose()
         await b.aclose()
+
+
+async def test_alike_subscribers_share_one_execution_per_event(client):
+    """25 subscriptions with one document and one with another: each comment is read once for all of
+    them (statements do not grow with subscribers), every subscriber gets every comment, in order."""
+    seller = await make_vendor(client)
+    ann = await register(client, "ann")
+    stream = await live_stream(seller)
+    other_document = "subscription($s: ID!) { commentAdded(streamId: $s) { text } }"
+    async with LivecartClient(base_url(client)) as viewer, LivecartClient(base_url(client), ann.token) as ann_viewer:
+        alike = [viewer.subscribe(COMMENTS, {"s": str(stream.id)}) for _ in range(20)]
+        alike += [ann_viewer.subscribe(COMMENTS, {"s": str(stream.id)}) for _ in range(5)]
+        other = viewer.subscribe(other_document, {"s": str(stream.id)})
+        queues = [pump(results) for results in [*alike, other]]
+        await listening(client, stream.id, 26)
+        rows = [await comment_row(stream.id, ann.id, f"comment {n}") for n in range(3)]
+        with count_queries() as statements:
+            for row in rows:
+                await publish(client, stream.id, events.comment_added(stream.id, row.id))
+            received = [[await asyncio.wait_for(queue.get(), WAIT) for _ in rows] for queue in queues]
+        for results in received[:-1]:
+            assert [r["commentAdded"] for r in results] == [
+                {"id": str(row.id), "streamId": str(stream.id), "text": row.comment_text, "author": {"username": "ann"}}
+                for row in rows
+            ]
+        assert [r["commentAdded"] for r in received[-1]] == [{"text": row.comment_text} for row in rows]
+        # The comment and its author, once per comment for everybody; one subscriber alone costs the same.
+        assert len(statements) <= 2 * len(rows), statements
+        for queue in queues:
+            queue.task.cancel()
 
 
 async def test_viewer_count_now_then_coalesced_changes_then_final_state(client):
