@@ -17,6 +17,16 @@ def _settings() -> Settings:
         sys.exit(f"livecart: {exc}")
 
 
+def _use_uvloop() -> None:
+    """uvloop where it is installed (a dependency except on Windows): a faster event loop for the
+    many small socket writes of a fan-out. bench/REPORT.md measures the server with it."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
@@ -28,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.port:
         settings = settings.replace(port=args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _use_uvloop()
     print(f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql", flush=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
 
