@@ -1,4 +1,4 @@
-"""Fault survival: Redis restarted under a mixed load.
+"""Fault survival: PostgreSQL restarted while requests run, Redis restarted under a mixed load.
 
 Each test starts real `livecart serve` processes on spare ports, and the server it breaks
 is its own (`initdb` + `pg_ctl` into a temporary folder; `redis-server --port`): the
@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 
 from client.livecart_client import LivecartClient
-from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL, _flush_redis, run_blocking
 from tests.processes import (  # noqa: F401 - fixtures
-    Ports, comments_in_database, database, own_redis, seller_with_live_stream, servers, watching,
+    Ports, comments_in_database, database, migrate, own_postgres, own_redis, seller_with_live_stream, servers, watching,
 )
 from tests.realtime_support import ORDERS
 
@@ -31,6 +31,8 @@ pytestmark = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reas
 PORTS = Ports(18500, 18599)  # this module's range; each server takes the next free one
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id text } }"
 BUY = "mutation($p: ID!, $s: ID) { buyNow(productId: $p, quantity: 1, streamId: $s) { id } }"
+LIVE = "{ liveStreams { id title vendor { name } featuredProducts { name price stock } } }"
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
 # A request that takes longer than this hangs: the test fails on it instead of waiting.
 REQUEST_TIMEOUT = 10.0
 
@@ -89,6 +91,84 @@ def assert_clean(answer: Answer) -> None:
 async def ready(session: aiohttp.ClientSession, url: str) -> tuple[int, dict]:
     async with session.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as response:
         return response.status, await response.json()
+
+
+# ---------------------------------------------------------------- PostgreSQL restarted
+
+async def test_postgres_restarted_while_requests_run_fails_cleanly_and_recovers(own_postgres, servers):
+    migrate(own_postgres.url)
+    run_blocking(_flush_redis(TEST_REDIS_URL))
+    # One address sends the whole load: lift the per-address limits (as the README says for load tests).
+    url = servers.start(own_postgres.url, TEST_REDIS_URL, RATE_LIMITS="off")
+    async with contextlib.AsyncExitStack() as stack:
+        seller = await stack.enter_async_context(LivecartClient(url))
+        stream, _ = await seller_with_live_stream(seller)
+        viewers = []
+        for i in range(8):
+            viewer = await stack.enter_async_context(LivecartClient(url))
+            await viewer.register(f"viewer{i}", "correct horse")
+            viewers.append(viewer)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        recorder = Recorder(session)
+        stopping = asyncio.Event()
+        numbers = itertools.count()
+
+        async def load(index: int) -> None:
+            viewer = viewers[index]
+            while not stopping.is_set():
+                text = f"comment {next(numbers)}"
+                await recorder.post(url, "postComment", POST, {"s": stream, "t": text}, viewer.token)
+                await recorder.post(url, "liveStreams", LIVE)
+                await recorder.post(url, "login", LOGIN, {"u": f"viewer{index}", "p": "correct horse"})
+                await asyncio.sleep(0.05)
+
+        workers = [asyncio.create_task(load(i)) for i in range(len(viewers))]
+        try:
+            await asyncio.sleep(1.0)
+            assert any(a.ok for a in recorder.answers), [a.text for a in recorder.answers[:3]]
+
+            await asyncio.to_thread(own_postgres.stop)
+            down_from = time.monotonic()
+            await asyncio.sleep(3.0)  # requests keep coming while PostgreSQL is away
+            status, readiness = await ready(session, url)
+            assert status == 503 and readiness["checks"]["database"] != "ok", readiness
+            down_until = time.monotonic()
+
+            await asyncio.to_thread(own_postgres.start)
+            up_from = time.monotonic()
+            # The same process recovers: every kind of request succeeds again, and it is ready.
+            deadline = up_from + 20
+            while True:
+                recovered = {a.operation for a in recorder.answers if a.started >= up_from and a.ok}
+                if recovered == {"postComment", "liveStreams", "login"}:
+                    break
+                assert time.monotonic() < deadline, f"not recovered 20 s after PostgreSQL came back: {recovered}"
+                await asyncio.sleep(0.2)
+            status, readiness = await ready(session, url)
+            assert status == 200, readiness
+        finally:
+            stopping.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+        for worker in workers:
+            worker.result()  # a load task that crashed fails the test
+
+    assert servers.processes[0].poll() is None, "the server process died"
+    for answer in recorder.answers:
+        assert_clean(answer)
+        # Rate limits are off and every request is valid: the only failure is the outage's.
+        assert answer.ok or answer.codes == ["SERVICE_UNAVAILABLE"], (answer.operation, answer.text[:500])
+    during = [a for a in recorder.answers if a.started >= down_from and a.finished <= down_until]
+    assert len(during) >= 10, f"only {len(during)} requests ran while PostgreSQL was down"
+    assert all(not a.ok for a in during), [a.text for a in during if a.ok]
+    for answer in during:
+        error = answer.body["errors"][0]
+        assert error["extensions"].get("retryAfter"), error
+        assert "Traceback" not in error["message"] and "asyncpg" not in error["message"], error
+
+    # Nothing acknowledged was lost.
+    acknowledged = [a.body["data"]["postComment"]["text"] for a in recorder.answers if a.operation == "postComment" and a.ok]
+    stored = set(await comments_in_database(stream, own_postgres.url))
+    assert acknowledged and not set(acknowledged) - stored, sorted(set(acknowledged) - stored)
 
 
 # ---------------------------------------------------------------- Redis restarted
