@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -169,6 +170,42 @@ async def test_postgres_restarted_while_requests_run_fails_cleanly_and_recovers(
     acknowledged = [a.body["data"]["postComment"]["text"] for a in recorder.answers if a.operation == "postComment" and a.ok]
     stored = set(await comments_in_database(stream, own_postgres.url))
     assert acknowledged and not set(acknowledged) - stored, sorted(set(acknowledged) - stored)
+
+
+async def test_a_database_that_accepts_but_never_answers_is_answered_in_bounded_time(own_postgres, servers):
+    """A database host whose port accepts connections but never answers (a frozen server, a proxy
+    whose backend is gone): a request must not wait for asyncpg's 60 s connect default."""
+    migrate(own_postgres.url)
+    run_blocking(_flush_redis(TEST_REDIS_URL))
+    url = servers.start(own_postgres.url, TEST_REDIS_URL, RATE_LIMITS="off")
+    async with contextlib.AsyncExitStack() as stack:
+        viewer = await stack.enter_async_context(LivecartClient(url))
+        await viewer.register("viewer", "correct horse")
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        recorder = Recorder(session)
+
+        await asyncio.to_thread(own_postgres.stop)
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", own_postgres.port))
+        silent.listen(64)  # the kernel completes the handshakes; nobody ever reads or answers
+        try:
+            answers = await asyncio.gather(
+                recorder.post(url, "liveStreams", LIVE),
+                recorder.post(url, "login", LOGIN, {"u": "viewer", "p": "correct horse"}),
+                recorder.post(url, "me", "{ me { username } }", token=viewer.token),
+            )
+            for answer in answers:
+                assert_clean(answer)
+                assert answer.codes == ["SERVICE_UNAVAILABLE"], (answer.operation, answer.text[:500])
+        finally:
+            silent.close()
+
+        await asyncio.to_thread(own_postgres.start)
+        deadline = time.monotonic() + 20
+        while not (await recorder.post(url, "liveStreams", LIVE)).ok:
+            assert time.monotonic() < deadline, recorder.answers[-1].text[:500]
+            await asyncio.sleep(0.2)
 
 
 # ---------------------------------------------------------------- Redis restarted
