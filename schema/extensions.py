@@ -41,11 +41,21 @@ def is_unavailable(exc: BaseException) -> bool:
     )
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, unreachable):
+        if isinstance(exc, unreachable) or _connection_dropped_under_asyncpg(exc):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _connection_dropped_under_asyncpg(exc: BaseException) -> bool:
+    """asyncpg's protocol state error when the server ended a pooled connection between two
+    operations: it read the server's "terminating connection" error while idle, and the pool
+    handed the connection out before the socket's end arrived (MagicStack/asyncpg#1069; seen in
+    tests/test_faults.py on `pg_ctl stop -m fast`). Only this message: other internal errors are bugs."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.exceptions.InternalClientError) and str(exc).startswith("cannot switch to state")
 
 
 class ErrorCodes(MaskErrors):

@@ -11,10 +11,14 @@ from server.settings import Settings
 
 APP_LABEL = "models"
 MIGRATIONS_MODULE = "models.migrations"
+# asyncpg waits 60 s by default for a new connection: a database host that accepts but never
+# answers would hold every request that needs a fresh connection that long. Requests must fail
+# fast (SERVICE_UNAVAILABLE) instead; `?timeout=` in DATABASE_URL overrides it.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def database_url(settings: Settings) -> str:
-    """The URL Tortoise understands, with the pool sized for PostgreSQL."""
+    """The URL Tortoise understands, with the pool sized (and its connect timeout set) for PostgreSQL."""
     url = settings.database_url
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -25,6 +29,7 @@ def database_url(settings: Settings) -> str:
     query = dict(parse_qsl(parts.query))
     query.setdefault("minsize", "1")
     query.setdefault("maxsize", str(settings.database_pool_size))
+    query.setdefault("timeout", str(CONNECT_TIMEOUT_SECONDS))
     return urlunsplit(("postgres", parts.netloc, parts.path, urlencode(query), ""))
 
 
