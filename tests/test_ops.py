@@ -15,6 +15,7 @@ from server.settings import Settings
 from subscriptions import events
 from tests.realtime_support import VIEWERS, WAIT, listening, live_stream, publish
 from tests.support import GraphQLClient, make_vendor
+from tests.test_realtime_processes import FIRST_PORT
 
 TRANSPORT, LEGACY = "graphql-transport-ws", "graphql-ws"
 
@@ -98,8 +99,9 @@ async def test_readyz_says_unavailable_when_redis_cannot_be_reached(aiohttp_clie
 
     path = tmp_path / "db.sqlite3"
     shutil.copyfile(sqlite_template, path)
-    # Nothing listens there (a port of this suite's range that no test serves on).
-    client = await app_client(aiohttp_client, Settings(database_url=f"sqlite://{path}", redis_url="redis://127.0.0.1:18699/0"))
+    # Nothing listens there (a port the suite's servers never take: tests/test_realtime_processes.PORTS).
+    dead = f"redis://127.0.0.1:{FIRST_PORT + 98}/0"
+    client = await app_client(aiohttp_client, Settings(database_url=f"sqlite://{path}", redis_url=dead))
     ready = await client.http.get("/readyz")
     assert ready.status == 503
     assert (await ready.json())["checks"] == {"database": "ok", "redis": "unavailable"}

@@ -1,7 +1,7 @@
 """Operations on real `livecart serve` processes: SIGTERM closes WebSockets with 1001 and exits 0;
 `--workers N` answers from N processes on one port and stops them all on SIGTERM.
 
-The process helpers are test_realtime_processes'; this suite takes ports 18600-18698."""
+The process helpers, and the ports they take (TEST_FIRST_PORT), are test_realtime_processes'."""
 from __future__ import annotations
 
 import asyncio
@@ -19,10 +19,9 @@ from client.livecart_client import LivecartClient
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.realtime_support import VIEWERS, WAIT, next_of
 from tests.test_realtime_processes import (  # noqa: F401 - `database` is a fixture
-    LIVECART, ROOT, _stop, _wait_until, database, seller_with_live_stream,
+    LIVECART, PORTS, ROOT, _stop, _wait_until, database, seller_with_live_stream,
 )
 
-PORTS = iter(range(18600, 18699))
 needs_services = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING)
 
 

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reas
 
 LIVECART = str(pathlib.Path(sys.executable).with_name("livecart"))
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PORTS = iter(range(18301, 18399))  # this suite's range; each server and redis takes the next
+# This suite's range; each server and redis takes the next. TEST_FIRST_PORT moves it, so that
+# runs side by side on one machine (several worktrees) do not answer each other's requests.
+FIRST_PORT = int(os.environ.get("TEST_FIRST_PORT", "18301"))
+PORTS = iter(range(FIRST_PORT, FIRST_PORT + 98))
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id text } }"
 
 
