@@ -17,6 +17,10 @@ class ErrorCode(str, enum.Enum):
     # database or Redis that cannot be reached right now (retry later; nothing was done).
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # WebSocket limits: one subscription more than a connection may run (extensions.limit), and a
+    # handshake from an address that already holds as many sockets as it may (HTTP 429).
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
     # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

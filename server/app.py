@@ -1,6 +1,7 @@
 """The aiohttp application factory: resources are opened and closed in cleanup_ctx."""
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -32,6 +33,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     broker = create_broker(app[SETTINGS])  # Redis when REDIS_URL is set
     app[BROKER] = broker
+    if hasattr(broker, "lag_observer"):  # Redis: each event's trip through Redis feeds the lag histogram
+        broker.lag_observer = functools.partial(ops.observe_broker_lag, app)
     await broker.start()
     yield
     await broker.close()
@@ -47,6 +50,7 @@ def create_app(settings: Settings) -> web.Application:
         schema=build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allowed_origins=settings.cors_origin_list,  # cross-site WebSocket handshakes
+        settings=settings,  # the WebSocket limits
     )
     app.router.add_route("*", "/graphql", view)
     ops.add_ops_routes(app)  # /healthz, /readyz, /metrics, graceful shutdown

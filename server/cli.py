@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import pathlib
 import sys
 
@@ -28,19 +28,98 @@ def _use_uvloop() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from aiohttp import web
-
-    from server.app import create_app
-
     settings = _settings()
     if args.host:
         settings = settings.replace(host=args.host)
     if args.port:
         settings = settings.replace(port=args.port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.workers is not None:
+        if args.workers <= 0:
+            sys.exit("livecart: --workers must be a positive whole number")
+        settings = settings.replace(workers=args.workers)
+    if settings.workers > 1 and not args.worker:
+        problem = _multi_worker_problem(settings)
+        if problem:
+            sys.exit(f"livecart: {problem}")
+        print(
+            f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql"
+            f" with {settings.workers} workers",
+            flush=True,
+        )
+        sys.exit(supervise(settings))
+    _serve_one(settings, reuse_port=args.worker)
+
+
+def _multi_worker_problem(settings: Settings) -> str | None:
+    if settings.is_sqlite:
+        return "--workers above 1 needs a PostgreSQL DATABASE_URL (the embedded SQLite is one process's)"
+    if not settings.redis_url:
+        return "--workers above 1 needs REDIS_URL (events and rate limits must be shared between workers)"
+    return None
+
+
+def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
+    """One process serving until SIGTERM/SIGINT: aiohttp then stops accepting, the app's
+    on_shutdown closes WebSockets with 1001, in-flight requests get SHUTDOWN_TIMEOUT_SECONDS."""
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.middleware import configure_logging
+
+    configure_logging(settings)  # LOG_FORMAT=json: one JSON object per line, with request ids
     _use_uvloop()
-    print(f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    if not reuse_port:
+        print(f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql", flush=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        reuse_port=reuse_port or None,
+        access_log=None,  # the middleware logs each request once, with its request id
+    )
+
+
+def supervise(settings: Settings) -> int:
+    """`serve --workers N`: N worker processes, each listening on the same port (SO_REUSEPORT: the
+    kernel spreads connections over them). SIGTERM/SIGINT is passed on to every worker, which shuts
+    down gracefully; the exit status is 0 when they all stopped cleanly. A worker that dies on its
+    own takes the others down (status 1): restarting is the job of the process manager."""
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "HOST": settings.host, "PORT": str(settings.port), "WORKERS": "1"}
+    command = [sys.executable, "-m", "server.cli", "serve", "--worker"]
+    workers = [subprocess.Popen(command, env=env) for _ in range(settings.workers)]
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(worker.poll() is None for worker in workers):
+        time.sleep(0.2)
+    if not stopping:
+        failed = next(worker for worker in workers if worker.poll() is not None)
+        print(f"livecart: worker {failed.pid} exited with {failed.returncode}; stopping the others", file=sys.stderr)
+        stop(signal.SIGTERM, None)
+    deadline = time.monotonic() + settings.shutdown_timeout_seconds + 10
+    for worker in workers:
+        try:
+            worker.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"livecart: worker {worker.pid} did not stop in time; killing it", file=sys.stderr)
+            worker.kill()
+            worker.wait()
+    clean = all(worker.returncode == 0 for worker in workers)
+    return 0 if stopping and clean else 1
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -90,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="serve the API (GraphiQL at /graphql)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="worker processes on one port (default WORKERS, 1)")
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
     serve.set_defaults(func=cmd_serve)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)

@@ -10,15 +10,26 @@ by one writer task. A client that stops reading stalls the writer (TCP pushes
 back), the queue fills, and the connection is dropped: the server's memory per
 connection stays bounded. Coalesced figures (viewerCount, reactionsChanged,
 streamStats) replace their own queued value instead of taking another slot.
+
+Limits (issue 9; settings in server/settings.py, README "Production settings"): at most
+WEBSOCKET_SUBSCRIPTIONS_PER_CONNECTION operations at once per connection (the next is
+answered with an error whose extensions.code is TOO_MANY_SUBSCRIPTIONS, on both protocols);
+connection_init within WEBSOCKET_INIT_TIMEOUT_SECONDS or close 4408 (both protocols);
+incoming messages up to WEBSOCKET_MAX_MESSAGE_BYTES or close 1009 (aiohttp's max_msg_size);
+at most WEBSOCKET_CONNECTIONS_PER_ADDRESS open sockets per client address and process,
+the next handshake refused with HTTP 429 before any upgrade (TOO_MANY_CONNECTIONS).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import logging
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -30,7 +41,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
+from models.errors import ErrorCode
+from server import ops
+from server.appkeys import SETTINGS
 from server.context import Context
+from server.ratelimit import client_address
+from server.settings import Settings
 from subscriptions.shared import Operation as SharedOperation
 from subscriptions.shared import current_operation
 
@@ -41,6 +57,8 @@ COALESCED_FIELDS = frozenset({"viewerCount", "reactionsChanged", "streamStats"})
 SEND_QUEUE_MESSAGES = 256
 SEND_QUEUE_BYTES = 1 << 20
 _ADAPTER = web.RequestKey("livecart.ws_adapter", object)
+_WS_ADDRESS = web.RequestKey("livecart.ws_address", str)  # counted against its address while open
+_WS_RESPONSE = web.RequestKey("livecart.ws_response", web.WebSocketResponse)  # counted as open
 
 
 @functools.lru_cache(maxsize=512)
@@ -182,32 +200,103 @@ def _enter_operation(
         )
 
 
+# ---------------------------------------------------------------- WebSocket limits: the handlers' side
+
+def subscription_limit_error(limit: int) -> dict[str, object]:
+    return {
+        "message": f"At most {limit} subscriptions may run at once on one connection; complete one first.",
+        "extensions": {"code": ErrorCode.TOO_MANY_SUBSCRIPTIONS.value, "limit": limit},
+    }
+
+
+@contextlib.contextmanager
+def _running(context: Any) -> Iterator[None]:
+    """Counts an operation in the active subscriptions gauge while its task runs."""
+    request = getattr(context, "request", None)
+    metrics = ops.metrics_of(request.app) if request is not None else None
+    if metrics is not None:
+        metrics.subscriptions.inc()
+    try:
+        yield
+    finally:
+        if metrics is not None:
+            metrics.subscriptions.dec()
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler):
     async def handle_subscribe(self, message: Any) -> None:
+        if await self.refuse_over_limit(message):
+            return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
         await super().handle_subscribe(message)
 
+    async def refuse_over_limit(self, message: Any) -> bool:
+        """Strawberry's own check answers without extensions.code: ours comes first (same limit).
+        An unacknowledged connection or a reused id is left to strawberry (4401, 4409)."""
+        limit = self.max_subscriptions_per_connection
+        if limit is None or not self.connection_acknowledged or message.get("id") in self.operations:
+            return False
+        if len(self.operations) < limit:
+            return False
+        await self.send_message({"id": message.get("id"), "type": "error", "payload": [subscription_limit_error(limit)]})
+        return True
+
     async def run_operation(self, operation: Any) -> None:
         _enter_operation(
             self.websocket, operation.id, "next", operation.query, operation.operation_name, operation.variables
         )
-        await super().run_operation(operation)
+        with _running(self.context):
+            await super().run_operation(operation)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler):
+    """graphql-ws: strawberry has no connection_init timeout for it; the same one as
+    graphql-transport-ws is added here (close 4408)."""
+
+    init_received = False
+
+    async def handle(self) -> None:
+        watchdog = asyncio.get_running_loop().create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            watchdog.cancel()
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.init_received:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.init_received = True
+        await super().handle_connection_init(message)
+
     async def handle_start(self, message: Any) -> None:
+        if await self.refuse_over_limit(message):
+            return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
         await super().handle_start(message)
 
+    async def refuse_over_limit(self, message: Any) -> bool:
+        limit = self.max_subscriptions_per_connection
+        # A start with a running id replaces that operation (strawberry stops it first): not one more.
+        if limit is None or not self.connection_acknowledged or message.get("id") in self.tasks:
+            return False
+        if len(self.tasks) < limit:
+            return False
+        await self.send_message({"type": "error", "id": message.get("id"), "payload": subscription_limit_error(limit)})
+        return True
+
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: Any
     ) -> None:
         _enter_operation(self.websocket, operation_id, "data", query, operation_name, variables)
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        with _running(self.context):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
 class LivecartGraphQLView(GraphQLView):
@@ -215,19 +304,16 @@ class LivecartGraphQLView(GraphQLView):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, settings: Settings | None = None, **kwargs: Any) -> None:
+        if settings is not None:
+            kwargs.setdefault("connection_init_wait_timeout", timedelta(seconds=settings.websocket_init_timeout_seconds))
+            kwargs.setdefault("max_subscriptions_per_connection", settings.websocket_subscriptions_per_connection)
         super().__init__(*args, **kwargs)
         self.connections: weakref.WeakSet[BoundedWebSocketAdapter] = weakref.WeakSet()  # open WebSockets
+        self.sockets_per_address: collections.Counter[str] = collections.Counter()
 
     async def get_context(self, request: web.Request, response: web.StreamResponse | web.WebSocketResponse) -> Context:
         return Context(request, response)
-
-    async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
-        # No permessage-deflate: our messages are small, one encoding goes to many sockets, and a
-        # compressor per connection costs memory and CPU per send.
-        ws = web.WebSocketResponse(protocols=[subprotocol] if subprotocol else [], compress=False)
-        await ws.prepare(request)
-        return ws
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -243,9 +329,68 @@ class LivecartGraphQLView(GraphQLView):
         return UNSET
 
     async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
+        refusal = self.admit_websocket(request)
+        if refusal is not None:
+            return refusal
         try:
             return await super().run(request, context, root_value)
         finally:
             adapter = request.get(_ADAPTER)
             if adapter is not None:
                 adapter.stop()
+            self.release_websocket(request)
+
+    # ------------------------------------------------------------ WebSocket limits and accounting (ops)
+
+    def admit_websocket(self, request: web.Request) -> web.Response | None:
+        """For a WebSocket handshake: count it against its client address (the one behind
+        TRUSTED_PROXIES, as rate limits see it), or refuse it with HTTP 429 before the upgrade.
+        None lets the request go on (and every HTTP request that is no handshake)."""
+        if not self.is_websocket_request(request):
+            return None
+        app = request.app
+        if ops.SHUTTING_DOWN in app and app[ops.SHUTTING_DOWN].is_set():
+            return web.json_response(_http_error("The server is shutting down.", "SERVICE_UNAVAILABLE"), status=503)
+        settings = app[SETTINGS]
+        address = client_address(request, settings)
+        limit = settings.websocket_connections_per_address
+        if self.sockets_per_address[address] >= limit:
+            log.warning("refusing a WebSocket from %s: %d already open", address, self.sockets_per_address[address])
+            body = _http_error(
+                f"At most {limit} WebSocket connections per address; close one first.",
+                ErrorCode.TOO_MANY_CONNECTIONS.value,
+                limit=limit,
+            )
+            return web.json_response(body, status=429)
+        self.sockets_per_address[address] += 1
+        request[_WS_ADDRESS] = address
+        return None
+
+    def release_websocket(self, request: web.Request) -> None:
+        address = request.get(_WS_ADDRESS)
+        if address is not None:
+            self.sockets_per_address[address] -= 1
+            if self.sockets_per_address[address] <= 0:
+                del self.sockets_per_address[address]
+        ws = request.get(_WS_RESPONSE)
+        if ws is not None:
+            ops.websocket_closed(request.app, ws)
+
+    async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
+        """Strawberry's, with the incoming message size bounded (aiohttp closes with 1009 above it),
+        and the socket counted as open (gauge; closed with 1001 at shutdown). No permessage-deflate:
+        our messages are small, one encoding goes to many sockets, and a compressor per connection
+        costs memory and CPU per send."""
+        ws = web.WebSocketResponse(
+            protocols=[subprotocol] if subprotocol else [],
+            max_msg_size=request.app[SETTINGS].websocket_max_message_bytes,
+            compress=False,
+        )
+        await ws.prepare(request)
+        request[_WS_RESPONSE] = ws
+        ops.websocket_opened(request.app, ws)
+        return ws
+
+
+def _http_error(message: str, code: str, **extensions: object) -> dict[str, object]:
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}

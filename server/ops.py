@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import weakref
 from collections.abc import Iterable
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -104,8 +105,9 @@ def observe_broker_lag(app: web.Application, published_at: float) -> None:
 # ---------------------------------------------------------------- endpoints
 
 async def healthz(request: web.Request) -> web.Response:
-    """Alive: the process answers. Says nothing about the database (that is /readyz)."""
-    return web.json_response({"status": "ok"})
+    """Alive: the process answers. Says nothing about the database (that is /readyz).
+    `pid` tells the workers of `livecart serve --workers N` apart."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def _database_ready() -> None:
@@ -176,7 +178,7 @@ async def close_websockets(app: web.Application) -> None:
     if sockets:
         log.info("shutting down: closing %d WebSocket(s) with 1001", len(sockets))
     await asyncio.gather(
-        *(ws.close(code=web.WSCloseCode.GOING_AWAY, message=b"Server shutting down") for ws in sockets),
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down") for ws in sockets),
         return_exceptions=True,
     )
 

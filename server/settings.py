@@ -36,8 +36,10 @@ class Settings:
     trusted_proxies: str = ""  # comma-separated peer addresses whose X-Forwarded-For is believed
     log_format: str = "text"  # text | json
     rate_limits: bool = True  # off only for load tests run from one address
-    websocket_connections_per_address: int = 50
-    websocket_max_message_bytes: int = 64 * 1024
+    websocket_connections_per_address: int = 50  # per process: open sockets from one client address
+    websocket_max_message_bytes: int = 64 * 1024  # a larger incoming message closes the socket (1009)
+    websocket_subscriptions_per_connection: int = 50  # the next one is answered TOO_MANY_SUBSCRIPTIONS
+    websocket_init_timeout_seconds: int = 10  # connection_init must arrive within this, else close 4408
     shutdown_timeout_seconds: int = 15
     workers: int = 1
 
@@ -110,7 +112,8 @@ class Settings:
             raise SettingsError("VIEWER_SWEEP_INTERVAL_SECONDS: must be a positive whole number")
         for name in (
             "token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size",
-            "websocket_connections_per_address", "websocket_max_message_bytes", "shutdown_timeout_seconds", "workers",
+            "websocket_connections_per_address", "websocket_max_message_bytes", "websocket_subscriptions_per_connection",
+            "websocket_init_timeout_seconds", "shutdown_timeout_seconds", "workers",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()}: must be a positive whole number")

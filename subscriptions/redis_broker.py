@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -66,6 +67,8 @@ class RedisBroker:
         self._closing = False
         self.connected = False
         self.dropped = 0
+        # Called with the publisher's time.time() ("t") of each message read back, our own echo included.
+        self.lag_observer = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -99,7 +102,7 @@ class RedisBroker:
         if len(self._outbox) == self._outbox.maxlen:
             self.dropped += 1
             log.error("redis outbox full: dropping the oldest event (%d dropped so far)", self.dropped)
-        self._outbox.append((self._prefix + channel, orjson.dumps({"o": self.process_id, "e": event})))
+        self._outbox.append((self._prefix + channel, orjson.dumps({"o": self.process_id, "e": event, "t": time.time()})))
         self._outbox_ready.set()
 
     async def _publish_forever(self) -> None:
@@ -259,6 +262,8 @@ class RedisBroker:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.error("ignoring a malformed message on %s", channel)
             return
+        if self.lag_observer is not None and isinstance(envelope.get("t"), float):
+            self.lag_observer(envelope["t"])
         if origin != self.process_id:  # our own events were delivered locally already
             self.hub.deliver(channel, event)
 

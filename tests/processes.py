@@ -89,25 +89,33 @@ def migrate(database_url: str) -> None:
 
 
 class Servers:
-    """start(database_url, redis_url, **env) -> the base URL of a new `livecart serve` process."""
+    """start(database_url, redis_url, **env) -> the base URL of a new `livecart serve` process;
+    `process_of(url)` is that process, `args` extra command-line arguments of `serve`."""
 
     def __init__(self, ports: Ports, logs: pathlib.Path) -> None:
         self.ports, self.logs = ports, logs
         self.processes: list[subprocess.Popen] = []
+        self._by_url: dict[str, subprocess.Popen] = {}
 
-    def start(self, database_url: str, redis_url: str | None = None, **settings: str) -> str:
+    def start(self, database_url: str, redis_url: str | None = None, *, args: tuple[str, ...] = (), **settings: str) -> str:
         port = self.ports.take()
         env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), **settings}
         env.pop("REDIS_URL", None)
         if redis_url:
             env["REDIS_URL"] = redis_url
         log = open(self.logs / f"serve-{port}.log", "w")
-        process = subprocess.Popen([LIVECART, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [LIVECART, "serve", "--port", str(port), *args], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
         log.close()  # the child holds its own descriptor
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
+        self._by_url[url] = process
         wait_until(lambda: urllib.request.urlopen(f"{url}/healthz", timeout=1).status == 200, f"livecart on {port}")
         return url
+
+    def process_of(self, url: str) -> subprocess.Popen:
+        return self._by_url[url]
 
     def log_of(self, url: str) -> str:
         return (self.logs / f"serve-{url.rsplit(':', 1)[1]}.log").read_text()
