@@ -1,6 +1,8 @@
 """The root schema, merged from each domain's Query, Mutation and Subscription."""
 from __future__ import annotations
 
+import functools
+
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -8,12 +10,14 @@ from strawberry.tools import merge_types
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.commerce import CommerceMutation, CommerceQuery
 from schema.engagement import EngagementMutation
+from schema.document_cache import DocumentCache, DocumentStore
 from schema.extensions import ErrorCodes
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamMutation, StreamQuery
 from schema.user import UserMutation, UserQuery
+from server.query_cache import WritesMoveTheDataVersion
 from server.settings import Settings
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery)
@@ -32,6 +36,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[*limit_extensions(introspection=settings.introspection_enabled), ErrorCodes],
+        extensions=[
+            *limit_extensions(introspection=settings.introspection_enabled),
+            ErrorCodes,
+            WritesMoveTheDataVersion,
+            functools.partial(DocumentCache, DocumentStore()),  # last: the limits' own checks run first
+        ],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

@@ -12,6 +12,7 @@ from server import db, middleware, ops
 from server.appkeys import BROKER, SETTINGS
 from server.graphql_view import LivecartGraphQLView
 from server.pages import add_page_routes
+from server.query_cache import query_cache_ctx
 from server.ratelimit import ratelimit_ctx
 from server.settings import Settings
 from server.sweeper import viewer_sweeper_ctx
@@ -44,7 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
-    app.cleanup_ctx.append(ratelimit_ctx)
+    app.cleanup_ctx.extend([ratelimit_ctx, query_cache_ctx])
     middleware.install(app)
     view = LivecartGraphQLView(
         schema=build_schema(settings),

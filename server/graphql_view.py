@@ -45,6 +45,7 @@ from models.errors import ErrorCode
 from server import ops
 from server.appkeys import SETTINGS
 from server.context import Context
+from server.query_cache import QUERY_CACHE
 from server.ratelimit import client_address
 from server.settings import Settings
 from subscriptions.shared import Operation as SharedOperation
@@ -329,6 +330,11 @@ class LivecartGraphQLView(GraphQLView):
         return UNSET
 
     async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
+        cache = request.app.get(QUERY_CACHE)
+        if cache is not None and not self.is_websocket_request(request):
+            key = await cache.key_of(request)
+            if key is not None:  # a query whose answer is everyone's: see server/query_cache.py
+                return await cache.answer(key, functools.partial(super().run, request, context, root_value))
         refusal = self.admit_websocket(request)
         if refusal is not None:
             return refusal

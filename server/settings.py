@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -42,6 +43,9 @@ class Settings:
     websocket_init_timeout_seconds: int = 10  # connection_init must arrive within this, else close 4408
     shutdown_timeout_seconds: int = 15
     workers: int = 1
+    # Shared query results (server/query_cache.py): how long one may serve when no write of ours
+    # changed the data since; it bounds how late writes made outside livecart show. 0: off.
+    query_cache_seconds: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,4 +158,12 @@ def _parse(name: str, annotation: str, raw: str):
             return int(raw)
         except ValueError:
             raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
+    if annotation == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: {raw!r} is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise SettingsError(f"{name}: {raw!r} must be zero or more")
+        return value
     return raw

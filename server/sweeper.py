@@ -15,6 +15,7 @@ from aiohttp import web
 
 from resolvers.engagement import sweep_lapsed_sessions
 from server.appkeys import BROKER, SETTINGS
+from server.query_cache import data_changed
 
 log = logging.getLogger("livecart.sweeper")
 
@@ -24,7 +25,8 @@ async def sweep_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await sweep_lapsed_sessions(app[BROKER])
+            if await sweep_lapsed_sessions(app[BROKER]):
+                await data_changed(app)
         except Exception:  # a bad pass must not end the sweeping; the next one retries
             log.exception("sweeping lapsed viewer sessions failed")
 

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, FieldNode, GraphQLError, GraphQLSchema, parse, visit
+from graphql import GraphQLError, GraphQLSchema
 from graphql.execution import Executor, execute_subscription_event
-from graphql.language import Visitor
 
+from schema.document_cache import parsed, selects_caller_fields
 from server.context import new_loader_scope
-
-# Fields whose value depends on who asks: a document that selects one is shared only among
-# subscriptions of the same caller. Names, not types: an over-match only shares less.
-CALLER_FIELDS = frozenset({"myReaction", "stats", "activeViewers", "orders", "streamKey", "me", "myOrders", "cart"})
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operation:
@@ -47,23 +41,6 @@ class Operation:
 current_operation: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
     "livecart_ws_operation", default=None
 )
-
-
-@functools.lru_cache(maxsize=256)
-def parsed(query: str) -> DocumentNode:
-    return parse(query)
-
-
-@functools.lru_cache(maxsize=256)
-def selects_caller_fields(query: str) -> bool:
-    names: set[str] = set()
-
-    class Names(Visitor):
-        def enter_field(self, node: FieldNode, *_: Any) -> None:
-            names.add(node.name.value)
-
-    visit(parsed(query), Names())
-    return not names.isdisjoint(CALLER_FIELDS)
 
 
 class SharedDelivery:

@@ -72,6 +72,21 @@ async def test_list_arguments_are_bounded_written_or_as_variables(client):
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$ids"}
     # Within the bound the same call works.
     assert await client.data(variables, {"ids": too_many[:2]}, token=seller.token)
+    # The document is now parsed and validated once and kept: its variables are still checked.
+    error = await client.error(variables, {"ids": too_many}, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$ids"}
+
+
+async def test_kept_documents_are_answered_as_before_and_invalid_ones_stay_refused(client):
+    await make_vendor(client, products=1)
+    for _ in range(3):
+        assert (await client.data(nested_products(MAX_DEPTH)))["products"][0]["vendor"]["products"][0]["id"]
+        body = await client.execute(nested_products(MAX_DEPTH + 1))
+        assert body["errors"] and body.get("data") is None
+        for error in body["errors"]:
+            assert_limit(error, "depth")
+        error = await client.error("{ products { id nope } }")
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "nope" in error["message"]
 
 
 INTROSPECTION = "{ __schema { description } }"

@@ -1,0 +1,112 @@
+"""Parsed and validated documents, kept per schema: a live page sends the same few documents
+again and again, and parsing plus validating them cost a quarter of a query's time.
+
+Only documents that parsed and passed every validation rule are kept (an invalid one is
+checked again each time, exactly as without the cache), at most `max_documents` of them,
+the least recently used going first. The validation rules are part of the key, so a
+rule that differs between requests (introspection off) is never skipped.
+"""
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode, parse, visit
+from graphql.language import Visitor
+from strawberry.extensions import SchemaExtension
+
+from schema.limits import MAX_DOCUMENT_BYTES, MAX_TOKENS
+
+MAX_DOCUMENTS = 512
+
+# Fields whose value depends on who asks: a result of a document that selects one is never
+# shared between callers. Names, not types: an over-match only shares less.
+CALLER_FIELDS = frozenset({"myReaction", "stats", "activeViewers", "orders", "streamKey", "me", "myOrders", "cart"})
+
+
+@functools.lru_cache(maxsize=256)
+def parsed(query: str) -> DocumentNode:
+    """For the shared paths, under the same bounds as the served parse (schema/limits.py)."""
+    if len(query) > MAX_DOCUMENT_BYTES:
+        raise GraphQLError("The document is too large.")
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
+@functools.lru_cache(maxsize=256)
+def selects_caller_fields(query: str) -> bool:
+    names: set[str] = set()
+
+    class Names(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            names.add(node.name.value)
+
+    visit(parsed(query), Names())
+    return not names.isdisjoint(CALLER_FIELDS)
+
+
+@functools.lru_cache(maxsize=256)
+def operation_type(query: str, operation_name: str | None) -> str | None:
+    """"query", "mutation" or "subscription"; None when the document does not parse or name it."""
+    try:
+        document = parsed(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for operation in operations:
+        if operation_name is None and len(operations) == 1 or (operation.name and operation.name.value == operation_name):
+            return operation.operation.value
+    return None
+
+
+class DocumentStore:
+    def __init__(self, max_documents: int = MAX_DOCUMENTS) -> None:
+        self.max_documents = max_documents
+        self._parsed: OrderedDict[tuple[str, Any], DocumentNode] = OrderedDict()
+        self._valid: set[tuple[int, tuple]] = set()  # (id of a kept document, its rules)
+
+    def parsed(self, key: tuple[str, Any]) -> DocumentNode | None:
+        document = self._parsed.get(key)
+        if document is not None:
+            self._parsed.move_to_end(key)
+        return document
+
+    def keep(self, key: tuple[str, Any], document: DocumentNode, rules: tuple) -> None:
+        self._parsed[key] = document
+        self._parsed.move_to_end(key)
+        self._valid.add((id(document), rules))
+        while len(self._parsed) > self.max_documents:
+            _, dropped = self._parsed.popitem(last=False)
+            self._valid = {entry for entry in self._valid if entry[0] != id(dropped)}
+
+    def is_valid(self, document: DocumentNode, rules: tuple) -> bool:
+        return (id(document), rules) in self._valid
+
+
+class DocumentCache(SchemaExtension):
+    """Last among the extensions: the others' checks before parsing and validating still run."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        super().__init__()
+        self.store = store
+        self._key: tuple[str, Any] | None = None
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.graphql_document is None:
+            self._key = (context.query, tuple(sorted(context.parse_options.items())))
+            context.graphql_document = self.store.parsed(self._key)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        rules = tuple(context.validation_rules)
+        document = context.graphql_document
+        checked_here = context.pre_execution_errors is None and document is not None and self._key is not None
+        if checked_here and self.store.is_valid(document, rules):
+            context.pre_execution_errors = []
+            checked_here = False
+        yield
+        if checked_here and context.pre_execution_errors == []:
+            self.store.keep(self._key, document, rules)
