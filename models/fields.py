@@ -23,7 +23,10 @@ def to_money(value) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from None
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount of money")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # too many digits for the decimal context: not money either
+        raise ValueError(f"{value!r} is not an amount of money") from None
 
 
 def parse_id(argument: str, raw) -> int:

@@ -57,3 +57,16 @@ async def test_money_as_a_json_float_is_refused(client):
     seller = await make_vendor(client, products=0)
     error = await client.error(CREATE, {"n": "Mug", "p": 0.1, "s": 1}, token=seller.token)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("price", ["1e30", "9" * 40, "1E+999999"])
+async def test_money_too_large_for_cents_is_bad_input_not_a_crash(client, price):
+    # Found by tests/test_fuzz.py: quantizing these to cents overflowed the decimal context.
+    seller = await make_vendor(client, products=0)
+    error = await client.error(CREATE, {"n": "Mug", "p": price, "s": 1}, token=seller.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "InvalidOperation" not in error["message"]
+    written = f'mutation {{ createProduct(name: "Mug", price: "{price}", stock: 1) {{ id }} }}'
+    error = await client.error(written, token=seller.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
