@@ -29,11 +29,16 @@ def to_money(value) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from None
 
 
+# Every key column is a 32-bit INTEGER: a larger id names no row, and PostgreSQL would
+# refuse to compare it with one ("value out of int32 range") instead of finding nothing.
+MAX_ID = 2**31 - 1
+
+
 def parse_id(argument: str, raw) -> int:
     """A GraphQL ID as a database key; anything else is the caller's mistake."""
     from models.errors import bad_input
 
     text = str(raw).strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) == 0:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise bad_input(argument, f"{raw!r} is not a valid id")
     return int(text)

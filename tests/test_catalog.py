@@ -70,3 +70,13 @@ async def test_money_too_large_for_cents_is_bad_input_not_a_crash(client, price)
     error = await client.error(written, token=seller.token)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
+
+@pytest.mark.parametrize("bad_id", ["2147483648", "999999999999999999"])
+async def test_ids_beyond_the_key_columns_are_bad_input(client, bad_id):
+    # Found by tests/test_fuzz.py: PostgreSQL refused to compare them with an INTEGER key (a crash).
+    buyer = await register(client, "buyer")
+    error = await client.error("query($id: ID!) { product(id: $id) { id } }", {"id": bad_id})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "id"}
+    error = await client.error("mutation($id: ID!) { addToCart(productId: $id) { total } }", {"id": bad_id}, token=buyer.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "productId"}
+    assert (await client.data("query { product(id: 2147483647) { id } }"))["product"] is None
