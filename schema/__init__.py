@@ -9,6 +9,7 @@ from schema.catalog import CatalogMutation, CatalogQuery
 from schema.commerce import CommerceMutation, CommerceQuery
 from schema.engagement import EngagementMutation
 from schema.extensions import ErrorCodes
+from schema.inputs import StorableText
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
@@ -32,6 +33,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[*limit_extensions(introspection=settings.introspection_enabled), ErrorCodes],
+        extensions=[*limit_extensions(introspection=settings.introspection_enabled), StorableText, ErrorCodes],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

@@ -83,3 +83,22 @@ async def test_become_vendor_once(client):
     assert error["extensions"]["code"] == "CONFLICT"
     error = await client.error('mutation { becomeVendor(name: "  ") { id } }', token=(await register(client, "bob")).token)
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800", "x\udfffy"])
+async def test_text_no_database_keeps_is_bad_input(client, text):
+    # Found by tests/test_fuzz.py: a NUL crashed PostgreSQL writes, a lone surrogate crashed
+    # the password hasher and both databases. Refused up front, naming the argument.
+    account = await register(client, "seller")
+    error = await client.error("mutation($n: String!) { becomeVendor(name: $n) { id } }", {"n": text}, token=account.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$n"}
+    error = await client.error("mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+                               {"u": "seller", "p": text})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$p"}
+    assert (await client.data(ME, token=account.token))["me"]["vendor"] is None
+
+
+async def test_a_nul_written_in_the_document_is_bad_input(client):
+    account = await register(client, "seller")
+    error = await client.error('mutation { becomeVendor(name: "Sh\\u0000op") { id } }', token=account.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
