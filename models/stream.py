@@ -135,8 +135,14 @@ async def create_stream(
         raise bad_input("title", f"1 to {MAX_TITLE_LENGTH} characters")
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         raise bad_input("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
-    if scheduled_at is not None and scheduled_at.tzinfo is None:
-        raise bad_input("scheduledAt", "needs a time zone")
+    if scheduled_at is not None:
+        if scheduled_at.tzinfo is None:
+            raise bad_input("scheduledAt", "needs a time zone")
+        try:
+            # Stored in UTC: 0001-01-01T00:00+14:00 or 9999-12-31T23:59-12:00 has no UTC time.
+            scheduled_at = scheduled_at.astimezone(dt.timezone.utc)
+        except OverflowError:
+            raise bad_input("scheduledAt", "out of range: must be a time in years 1 to 9999 in UTC") from None
     product_ids = list(dict.fromkeys(product_ids))
     products = {p.id: p for p in await Product.filter(id__in=product_ids)}
     for product_id in product_ids:
