@@ -1,14 +1,13 @@
 """The root schema, merged from each domain's Query, Mutation and Subscription."""
 from __future__ import annotations
 
-import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.commerce import CommerceMutation, CommerceQuery
 from schema.engagement import EngagementMutation
-from schema.extensions import ErrorCodes
+from schema.extensions import ErrorCodes, LivecartSchema
 from schema.inputs import StorableText
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
@@ -22,13 +21,13 @@ MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, 
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> LivecartSchema:
     """The served schema; `settings` decide introspection and field suggestions (both off in production)."""
     settings = settings or Settings()
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
-    return strawberry.Schema(
+    return LivecartSchema(
         query=query,
         mutation=mutation,
         subscription=subscription,
