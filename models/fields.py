@@ -29,6 +29,16 @@ def to_money(value) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from None
 
 
+def plain_text(argument: str, value: str | None) -> str | None:
+    """Text as it will be stored: PostgreSQL keeps no NUL in text (and SQLite must not keep what
+    PostgreSQL would refuse), so one is the caller's mistake, not a crash."""
+    from models.errors import bad_input
+
+    if value is not None and "\x00" in value:
+        raise bad_input(argument, "must not contain NUL characters")
+    return value
+
+
 # Every key column is a 32-bit INTEGER: a larger id names no row, and PostgreSQL would
 # refuse to compare it with one ("value out of int32 range") instead of finding nothing.
 MAX_ID = 2**31 - 1

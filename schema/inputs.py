@@ -1,9 +1,10 @@
-"""Text every argument must be: UTF-8 without NUL.
+"""Text every argument must be: encodable as UTF-8.
 
-PostgreSQL refuses a NUL in text ("invalid byte sequence for encoding UTF8: 0x00") and no
-database, hasher or JSON encoder takes a lone surrogate (JSON's "\\ud800" decodes to one).
-Left to reach them, such a string was a crash; refused up front, it is the caller's input:
-BAD_USER_INPUT naming the argument, on both backends alike, before anything runs.
+JSON's "\\ud800" decodes to a lone surrogate, which no database, password hasher or JSON
+encoder takes. Left to reach them, such a string was a crash; refused up front, it is the
+caller's input: BAD_USER_INPUT naming the argument, on both backends alike, before anything
+runs. (A NUL is valid Unicode, and what it means is the domain's call: a comment drops it
+with the other control characters, a name or a title refuses it, models/fields.plain_text.)
 """
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ from strawberry.extensions import AddValidationRules
 
 from models.errors import ErrorCode
 
-PROBLEM = "text must be valid Unicode without NUL characters"
+PROBLEM = "text must be valid Unicode (no lone surrogates)"
 
 
 def is_storable_text(text: str) -> bool:
-    if "\x00" in text:
-        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate

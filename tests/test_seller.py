@@ -253,3 +253,13 @@ async def test_a_schedule_with_no_utc_time_is_bad_input(client):
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "scheduledAt"}
     data = await client.data(CREATE, {"t": "Show", "at": "2030-06-01T12:00:00+02:00"}, token=seller.token)
     assert data["createStream"]["scheduledAt"].startswith("2030-06-01T10:00:00")
+
+
+async def test_a_nul_in_a_title_or_a_video_url_is_bad_input(client):
+    # Found by tests/test_fuzz.py: PostgreSQL refuses a NUL in text, so these were crashes there.
+    seller = await make_vendor(client, products=0)
+    error = await client.error(CREATE, {"t": "Sh\x00ow"}, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "title"}
+    stream = await create_stream(client, seller, products=[])
+    error = await client.error(END, {"id": stream["id"], "a": "SAVE", "url": "https://x.example/\x00"}, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "videoUrl"}
