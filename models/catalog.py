@@ -10,7 +10,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 from models.errors import bad_input, conflict
-from models.fields import MAX_MONEY, MoneyField, to_money
+from models.fields import MAX_MONEY, MoneyField, plain_text, to_money
 
 
 class Vendor(Model):
@@ -47,7 +47,7 @@ MAX_STOCK = 1_000_000
 
 
 async def become_vendor(user_id: int, name: str) -> Vendor:
-    name = name.strip()
+    name = plain_text("name", name).strip()
     if not 1 <= len(name) <= 100:
         raise bad_input("name", "1 to 100 characters")
     try:
@@ -59,7 +59,9 @@ async def become_vendor(user_id: int, name: str) -> Vendor:
 async def create_product(
     vendor: Vendor, *, name: str, price, stock: int, description: str | None, image_url: str | None
 ) -> Product:
-    name = name.strip()
+    name = plain_text("name", name).strip()
+    description = plain_text("description", description)
+    image_url = plain_text("imageUrl", image_url)
     if not 1 <= len(name) <= 200:
         raise bad_input("name", "1 to 200 characters")
     try:

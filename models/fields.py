@@ -23,7 +23,25 @@ def to_money(value) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from None
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount of money")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # too many digits for the decimal context: not money either
+        raise ValueError(f"{value!r} is not an amount of money") from None
+
+
+def plain_text(argument: str, value: str | None) -> str | None:
+    """Text as it will be stored: PostgreSQL keeps no NUL in text (and SQLite must not keep what
+    PostgreSQL would refuse), so one is the caller's mistake, not a crash."""
+    from models.errors import bad_input
+
+    if value is not None and "\x00" in value:
+        raise bad_input(argument, "must not contain NUL characters")
+    return value
+
+
+# Every key column is a 32-bit INTEGER: a larger id names no row, and PostgreSQL would
+# refuse to compare it with one ("value out of int32 range") instead of finding nothing.
+MAX_ID = 2**31 - 1
 
 
 def parse_id(argument: str, raw) -> int:
@@ -31,6 +49,6 @@ def parse_id(argument: str, raw) -> int:
     from models.errors import bad_input
 
     text = str(raw).strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) == 0:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise bad_input(argument, f"{raw!r} is not a valid id")
     return int(text)

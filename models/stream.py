@@ -12,7 +12,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.errors import bad_input, conflict, forbidden, not_found
-from models.fields import MoneyField
+from models.fields import MoneyField, plain_text
 from models.user import utcnow
 
 
@@ -130,13 +130,20 @@ async def create_stream(
     """A SCHEDULED stream offering the vendor's own products, in the order given."""
     from models.catalog import Product
 
-    title = title.strip()
+    title = plain_text("title", title).strip()
+    description = plain_text("description", description)
     if not 1 <= len(title) <= MAX_TITLE_LENGTH:
         raise bad_input("title", f"1 to {MAX_TITLE_LENGTH} characters")
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         raise bad_input("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
-    if scheduled_at is not None and scheduled_at.tzinfo is None:
-        raise bad_input("scheduledAt", "needs a time zone")
+    if scheduled_at is not None:
+        if scheduled_at.tzinfo is None:
+            raise bad_input("scheduledAt", "needs a time zone")
+        try:
+            # Stored in UTC: 0001-01-01T00:00+14:00 or 9999-12-31T23:59-12:00 has no UTC time.
+            scheduled_at = scheduled_at.astimezone(dt.timezone.utc)
+        except OverflowError:
+            raise bad_input("scheduledAt", "out of range: must be a time in years 1 to 9999 in UTC") from None
     product_ids = list(dict.fromkeys(product_ids))
     products = {p.id: p for p in await Product.filter(id__in=product_ids)}
     for product_id in product_ids:
@@ -234,7 +241,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
 
 
 def check_video_url(video_url: str) -> str:
-    video_url = video_url.strip()
+    video_url = plain_text("videoUrl", video_url).strip()
     if not video_url or len(video_url) > MAX_URL_LENGTH or not video_url.startswith(("https://", "http://", "/")):
         raise bad_input("videoUrl", f"an http(s) URL or a path, at most {MAX_URL_LENGTH} characters")
     return video_url

@@ -91,7 +91,8 @@ async def register(username: str, password: str, ttl_seconds: int) -> tuple[User
 
 
 async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
-    user = await User.get_or_none(username=username) if len(username) <= 32 else None
+    # Only a name register would take can name an account (and a NUL never reaches PostgreSQL).
+    user = await User.get_or_none(username=username) if USERNAME_PATTERN.fullmatch(username) else None
     stored = user.password_hash if user else _DUMMY_HASH
     try:
         await asyncio.to_thread(_hasher.verify, stored, password[:MAX_PASSWORD_LENGTH])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 
-import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -11,7 +10,8 @@ from schema.catalog import CatalogMutation, CatalogQuery
 from schema.commerce import CommerceMutation, CommerceQuery
 from schema.engagement import EngagementMutation
 from schema.document_cache import DocumentCache, DocumentStore
-from schema.extensions import ErrorCodes
+from schema.extensions import ErrorCodes, LivecartSchema
+from schema.inputs import StorableText
 from schema.limits import limit_extensions
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
@@ -25,19 +25,20 @@ MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, 
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> LivecartSchema:
     """The served schema; `settings` decide introspection and field suggestions (both off in production)."""
     settings = settings or Settings()
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
-    return strawberry.Schema(
+    return LivecartSchema(
         query=query,
         mutation=mutation,
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             *limit_extensions(introspection=settings.introspection_enabled),
+            StorableText,
             ErrorCodes,
             WritesMoveTheDataVersion,
             functools.partial(DocumentCache, DocumentStore()),  # last: the limits' own checks run first

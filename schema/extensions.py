@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -118,3 +119,23 @@ def _root_cause(error: GraphQLError) -> BaseException | None:
     while isinstance(cause, GraphQLError) and not isinstance(cause, DomainError):
         cause = cause.original_error
     return cause
+
+
+class LivecartSchema(strawberry.Schema):
+    """Logs a client's mistake as one line, and only a crash with its traceback.
+
+    strawberry logs every error at ERROR with a traceback, so each refused login or bad
+    document read like a crash in the server log. What clients see is unchanged: this is
+    only the log, and it sees the errors before they are masked.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
+        unexpected = []
+        for error in errors:
+            cause = _root_cause(error)
+            if cause is None or isinstance(cause, DomainError):
+                code = cause.code.value if isinstance(cause, DomainError) else (error.extensions or {}).get("code")
+                log.info("refused %s at %s: %s", code or ErrorCode.GRAPHQL_VALIDATION_FAILED.value, error.path, error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)

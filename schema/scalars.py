@@ -16,7 +16,13 @@ def _parse_money(value: object) -> decimal.Decimal:
         amount = decimal.Decimal(str(value).strip())
     except decimal.InvalidOperation:
         raise bad_input("Decimal", f"{value!r} is not a decimal amount") from None
-    if not amount.is_finite() or amount != amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN):
+    if not amount.is_finite():
+        raise bad_input("Decimal", f"{value!r} is not a decimal amount")
+    try:
+        in_cents = amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN)
+    except decimal.InvalidOperation:  # more digits than the context holds: "1e30", forty nines
+        raise bad_input("Decimal", f"{value!r} is too large an amount") from None
+    if amount != in_cents:
         raise bad_input("Decimal", f"{value!r} needs at most two decimal places")
     return amount
 

@@ -37,6 +37,7 @@ from aiohttp import WSMsgType, web
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
+from cross_web import HTTPException
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
@@ -328,6 +329,15 @@ class LivecartGraphQLView(GraphQLView):
             if await context.user() is None:
                 raise ConnectionRejectionError({"message": "Invalid or expired token.", "code": "UNAUTHENTICATED"})
         return UNSET
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        """Strawberry answers a request it cannot read (empty query, broken JSON, variables that
+        are no object, a wrong method) in plain text: ours says it in GraphQL's shape, with a code."""
+        try:
+            return await self.run(request=request)
+        except HTTPException as exc:
+            body = _http_error(exc.reason, ErrorCode.BAD_USER_INPUT.value)
+            return web.json_response(body, status=exc.status_code, dumps=lambda data: orjson.dumps(data).decode())
 
     async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
         cache = request.app.get(QUERY_CACHE)

@@ -3,6 +3,7 @@ import pytest
 from tests.support import register
 
 ME = "{ me { id username vendor { name } } }"
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
 
 
 async def test_register_login_me_logout(client):
@@ -83,3 +84,28 @@ async def test_become_vendor_once(client):
     assert error["extensions"]["code"] == "CONFLICT"
     error = await client.error('mutation { becomeVendor(name: "  ") { id } }', token=(await register(client, "bob")).token)
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
+
+
+
+@pytest.mark.parametrize("text", ["\ud800", "x\udfffy"])
+async def test_text_that_is_not_unicode_is_bad_input(client, text):
+    # Found by tests/test_fuzz.py: JSON's "\ud800" (a lone surrogate) crashed the password
+    # hasher and both databases. Refused up front, naming the variable.
+    account = await register(client, "seller")
+    error = await client.error("mutation($n: String!) { becomeVendor(name: $n) { id } }", {"n": text}, token=account.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$n"}
+    error = await client.error(LOGIN, {"u": "seller", "p": text})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$p"}
+    assert (await client.data(ME, token=account.token))["me"]["vendor"] is None
+
+
+async def test_a_nul_in_a_name_is_bad_input_and_names_no_account(client):
+    # Found by tests/test_fuzz.py: PostgreSQL refuses a NUL in text, so these were crashes there.
+    account = await register(client, "seller")
+    for name in ("Sh\x00op", "\x00"):
+        error = await client.error("mutation($n: String!) { becomeVendor(name: $n) { id } }", {"n": name}, token=account.token)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
+    error = await client.error('mutation { becomeVendor(name: "Sh\\u0000op") { id } }', token=account.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
+    error = await client.error(LOGIN, {"u": "seller\x00", "p": "correct horse"})
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"

@@ -39,6 +39,10 @@ async def test_only_vendors_create_products(client):
     ({"n": "Mug", "p": "1.00", "s": -1}, "stock"),
     ({"n": "  ", "p": "1.00", "s": 1}, "name"),
     ({"n": "Mug", "p": "1.00", "s": 1, "i": "javascript:alert(1)"}, "imageUrl"),
+    # A NUL (found by tests/test_fuzz.py: PostgreSQL refuses it in text, so these were crashes there).
+    ({"n": "M\x00ug", "p": "1.00", "s": 1}, "name"),
+    ({"n": "Mug", "p": "1.00", "s": 1, "d": "a\x00b"}, "description"),
+    ({"n": "Mug", "p": "1.00", "s": 1, "i": "https://x.example/\x00"}, "imageUrl"),
 ])
 async def test_bad_product_input_names_the_argument(client, variables, argument):
     seller = await make_vendor(client, products=0)
@@ -57,3 +61,26 @@ async def test_money_as_a_json_float_is_refused(client):
     seller = await make_vendor(client, products=0)
     error = await client.error(CREATE, {"n": "Mug", "p": 0.1, "s": 1}, token=seller.token)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("price", ["1e30", "9" * 40, "1E+999999"])
+async def test_money_too_large_for_cents_is_bad_input_not_a_crash(client, price):
+    # Found by tests/test_fuzz.py: quantizing these to cents overflowed the decimal context.
+    seller = await make_vendor(client, products=0)
+    error = await client.error(CREATE, {"n": "Mug", "p": price, "s": 1}, token=seller.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "InvalidOperation" not in error["message"]
+    written = f'mutation {{ createProduct(name: "Mug", price: "{price}", stock: 1) {{ id }} }}'
+    error = await client.error(written, token=seller.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("bad_id", ["2147483648", "999999999999999999"])
+async def test_ids_beyond_the_key_columns_are_bad_input(client, bad_id):
+    # Found by tests/test_fuzz.py: PostgreSQL refused to compare them with an INTEGER key (a crash).
+    buyer = await register(client, "buyer")
+    error = await client.error("query($id: ID!) { product(id: $id) { id } }", {"id": bad_id})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "id"}
+    error = await client.error("mutation($id: ID!) { addToCart(productId: $id) { total } }", {"id": bad_id}, token=buyer.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "productId"}
+    assert (await client.data("query { product(id: 2147483647) { id } }"))["product"] is None

@@ -3,10 +3,13 @@ development shows (introspection, GraphiQL, field suggestions); crashes are mask
 request id the client can quote."""
 from __future__ import annotations
 
+import logging
+
 import strawberry
 from aiohttp import web
 
-from schema.extensions import INTERNAL_MESSAGE, ErrorCodes
+from models.errors import DomainError, ErrorCode
+from schema.extensions import INTERNAL_MESSAGE, ErrorCodes, LivecartSchema
 from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_LIST_ITEMS, MAX_TOKENS
 from server import middleware, ops
 from server.app import create_app
@@ -148,3 +151,32 @@ async def test_a_crash_is_masked_with_the_request_id_the_client_can_quote(aiohtt
     assert (await response.json())["errors"][0]["extensions"]["requestId"] == "edge-42"
     response = await http.post("/graphql", json={"query": "{ boom }"}, headers={"X-Request-ID": "bad id; " * 20})
     assert " " not in response.headers["X-Request-ID"]
+
+
+@strawberry.type
+class RefusingQuery:
+    @strawberry.field
+    def refused(self) -> str:
+        raise DomainError(ErrorCode.FORBIDDEN, "Not yours.")
+
+    @strawberry.field
+    def boom(self) -> str:
+        raise RuntimeError("secret detail: /etc/livecart/key")
+
+
+def test_only_crashes_are_logged_as_errors_with_a_traceback(caplog):
+    schema = LivecartSchema(RefusingQuery, extensions=[ErrorCodes])
+    with caplog.at_level(logging.INFO):
+        for query in ("{ refused }", "{ nope }", "{ refused"):
+            assert schema.execute_sync(query).errors
+    assert caplog.records, "a refusal still leaves one line"
+    assert all(r.levelno < logging.WARNING and not r.exc_info for r in caplog.records), caplog.text
+    assert "FORBIDDEN" in caplog.text and "Traceback" not in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        (error,) = schema.execute_sync("{ boom }").errors
+    assert error.message == INTERNAL_MESSAGE  # what the client sees is unchanged
+    crashes = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert crashes and all(r.exc_info for r in crashes)
+    assert "secret detail" in caplog.text  # the operator still gets the whole story

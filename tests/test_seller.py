@@ -243,3 +243,23 @@ async def test_fifty_streams_stats_resolve_in_constant_statements(client):
     few = await statements_for(2)
     assert await statements_for(50) == few
     assert few <= 8
+
+
+async def test_a_schedule_with_no_utc_time_is_bad_input(client):
+    # Found by tests/test_fuzz.py: storing these in UTC overflowed the datetime range (a crash).
+    seller = await make_vendor(client, products=0)
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):
+        error = await client.error(CREATE, {"t": "Show", "at": at}, token=seller.token)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "scheduledAt"}
+    data = await client.data(CREATE, {"t": "Show", "at": "2030-06-01T12:00:00+02:00"}, token=seller.token)
+    assert data["createStream"]["scheduledAt"].startswith("2030-06-01T10:00:00")
+
+
+async def test_a_nul_in_a_title_or_a_video_url_is_bad_input(client):
+    # Found by tests/test_fuzz.py: PostgreSQL refuses a NUL in text, so these were crashes there.
+    seller = await make_vendor(client, products=0)
+    error = await client.error(CREATE, {"t": "Sh\x00ow"}, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "title"}
+    stream = await create_stream(client, seller, products=[])
+    error = await client.error(END, {"id": stream["id"], "a": "SAVE", "url": "https://x.example/\x00"}, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "videoUrl"}

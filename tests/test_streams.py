@@ -58,7 +58,7 @@ async def test_highlighted_product_is_listed_first(client):
     assert [int(p["id"]) for p in data["stream"]["featuredProducts"]] == [seller.product_ids[2], *seller.product_ids[:2]]
 
 
-@pytest.mark.parametrize("bad_id", ["abc", "-1", "0", "1.5", "١", "99999999999999999999"])
+@pytest.mark.parametrize("bad_id", ["abc", "-1", "0", "1.5", "١", "99999999999999999999", "2147483648"])
 async def test_malformed_ids_are_bad_input(client, bad_id):
     error = await client.error("query($id: ID!) { stream(id: $id) { id } }", {"id": bad_id})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"

@@ -253,3 +253,11 @@ async def test_the_apps_sweeper_closes_lapsed_sessions_on_its_own(aiohttp_client
         await asyncio.sleep(0.1)
     assert (await StreamViewer.get(id=int(session["id"]))).is_active is False
     assert await figures(stream.id) == (0, 1, 1)
+
+
+async def test_joining_a_stream_id_beyond_the_key_column_is_bad_input(client):
+    # Found by tests/test_fuzz.py: on PostgreSQL this was a crash ("value out of int32 range").
+    error = await client.error(JOIN, {"s": "2147483648"})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "streamId"}
+    error = await client.error(HEARTBEAT, {"id": "2147483648"})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "sessionId"}
