@@ -98,7 +98,43 @@ async def run_fanouts(args, results: Results, servers: dict[str, Server], seeded
                       f" {run.steady.cpu_us_per_message} µs CPU/message", flush=True)
 
 
-async def run_queries(args, results: Results, ours: Server, seeded) -> None:
+async def keep_commenting(url: str, seeded, stop: asyncio.Event) -> int:
+    import aiohttp
+
+    from bench.fanout import CommentPoster
+    from bench.gql import HttpGraphQL
+
+    posted = 0
+    async with aiohttp.ClientSession() as session:
+        poster = CommentPoster(HttpGraphQL(session, f"{url}/graphql"), seeded.stream_id, seeded.commenter_tokens)
+        while not stop.is_set():
+            await poster.post()
+            posted += 1
+            try:
+                await asyncio.wait_for(stop.wait(), queries.WRITE_INTERVAL)
+            except TimeoutError:
+                pass
+    return posted
+
+
+async def measure_query(args, server_name: str, url: str, name: str, query: str, seeded, *,
+                        label: str | None = None, writes_to: str | None = None) -> list:
+    """One query against one server; with `writes_to`, comments are posted there meanwhile."""
+    stop = asyncio.Event()
+    writer = asyncio.create_task(keep_commenting(writes_to, seeded, stop)) if writes_to else None
+    try:
+        rows = await asyncio.to_thread(queries.measure, server_name, f"{url}/graphql", {name: query},
+                                       seeded.stream_id, args.concurrency, args.query_seconds)
+    finally:
+        stop.set()
+        if writer is not None:
+            await writer
+    for row in rows:
+        row.server = label or server_name
+    return rows
+
+
+async def run_queries(args, results: Results, ours: Server, unshared: Server, seeded) -> None:
     try:
         results.postgraphile = queries.install_postgraphile()
     except Exception as exc:  # noqa: BLE001
@@ -113,26 +149,32 @@ async def run_queries(args, results: Results, ours: Server, seeded) -> None:
             results.query_check = mismatch or "checked: the same streams, products and comments"
             if mismatch:
                 results.notes.append(f"The two servers' answers differ: {mismatch}")
-        statements = await queries.statements_per_request(ours.url, seeded.stream_id)
+        # What one execution costs: measured where no result is shared.
+        statements = await queries.statements_per_request(unshared.url, seeded.stream_id)
         for name, query in queries.LIVECART.items():
             print(f"bench: query {name}", flush=True)
-            ours_rows = await asyncio.to_thread(
-                queries.measure, "livecart", f"{ours.url}/graphql", {name: query}, seeded.stream_id,
-                args.concurrency, args.query_seconds)
-            for row in ours_rows:
+            rows = await measure_query(args, "livecart", ours.url, name, query, seeded)
+            rows += await measure_query(args, "livecart", ours.url, name, query, seeded,
+                                        label=f"livecart, {queries.UNDER_WRITES}", writes_to=ours.url)
+            rows += await measure_query(args, "livecart", unshared.url, name, query, seeded,
+                                        label=f"livecart, {queries.NO_SHARED_RESULTS}")
+            for row in rows:
                 row.statements = statements.get(name)
-            results.queries += ours_rows
+            results.queries += rows
             if pg is not None:
-                results.queries += await asyncio.to_thread(
-                    queries.measure, "postgraphile", f"{pg.url}/graphql", {name: queries.POSTGRAPHILE[name]},
-                    seeded.stream_id, args.concurrency, args.query_seconds)
+                pg_query = queries.POSTGRAPHILE[name]
+                results.queries += await measure_query(args, "postgraphile", pg.url, name, pg_query, seeded)
+                results.queries += await measure_query(args, "postgraphile", pg.url, name, pg_query, seeded,
+                                                       label=f"postgraphile, {queries.UNDER_WRITES}", writes_to=ours.url)
         if not args.no_profile:
             name = "liveStreams"
             raw = OUT / "profile-query-liveStreams.txt"
-            spy = profile.start(ours.pid, min(args.query_seconds, 5), raw)
-            await asyncio.to_thread(queries.measure, "livecart", f"{ours.url}/graphql", {name: queries.LIVECART[name]},
-                                    seeded.stream_id, args.concurrency, min(args.query_seconds, 5))
-            results.profiles.append(profile.finish(spy, f"livecart serving `{name}` at {args.concurrency} clients", raw))
+            spy = profile.start(unshared.pid, min(args.query_seconds, 5), raw)
+            await asyncio.to_thread(queries.measure, "livecart", f"{unshared.url}/graphql",
+                                    {name: queries.LIVECART[name]}, seeded.stream_id, args.concurrency,
+                                    min(args.query_seconds, 5))
+            results.profiles.append(profile.finish(
+                spy, f"livecart serving `{name}` at {args.concurrency} clients, {queries.NO_SHARED_RESULTS}", raw))
     finally:
         if pg is not None:
             pg.stop()
@@ -159,11 +201,14 @@ async def main(argv: list[str] | None = None) -> Results:
     print(f"bench: seeding {args.database_url.rsplit('@', 1)[-1]}", flush=True)
     seeded = await seed(args.database_url, buyers=args.buyers, sale_stock=args.sale_stock)
 
+    # Fan-out servers execute every query (shared query results off): the polls measured on them
+    # below cost what one execution costs; subscriptions do not go through the query cache at all.
+    fanout_env = {**LOAD_TEST_ENV, "QUERY_CACHE_SECONDS": "0"}
     servers = {SHARED: livecart_server("livecart", args.port_base + 1, args.database_url, args.redis_url, OUT,
-                                       LOAD_TEST_ENV)}
+                                       fanout_env)}
     if baseline_available():
         servers[DEFAULT] = livecart_server("livecart-default-path", args.port_base + 2, args.database_url,
-                                           args.redis_url, OUT, {**LOAD_TEST_ENV, BASELINE_SETTING.upper(): "off"})
+                                           args.redis_url, OUT, {**fanout_env, BASELINE_SETTING.upper(): "off"})
         results.switch = (f"The baseline server runs with `{BASELINE_SETTING.upper()}=off`: each subscriber executes"
                           " its own selection set and reads its own rows for every event (strawberry's default"
                           " path); everything else is the same `livecart serve`.")
@@ -193,8 +238,10 @@ async def main(argv: list[str] | None = None) -> Results:
         memory_server.stop()
         ours = livecart_server("livecart-queries", args.port_base + 4, args.database_url, args.redis_url, OUT,
                                LOAD_TEST_ENV)
-        started.append(ours.start())
-        await run_queries(args, results, ours, seeded)
+        unshared = livecart_server("livecart-queries-unshared", args.port_base + 5, args.database_url,
+                                   args.redis_url, OUT, {**LOAD_TEST_ENV, "QUERY_CACHE_SECONDS": "0"})
+        started += [ours.start(), unshared.start()]
+        await run_queries(args, results, ours, unshared, seeded)
         print("bench: flash sale", flush=True)
         try:
             results.flash_sale = await flashsale.flash_sale(ours.url, args.database_url, seeded.sale_product_id,

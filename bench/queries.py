@@ -22,6 +22,13 @@ from bench.procs import Server
 HERE = Path(__file__).resolve().parent
 POSTGRAPHILE_DIR = HERE / "postgraphile"
 
+# Writes while the queries are measured: a comment every WRITE_INTERVAL seconds on the bench stream,
+# so that shared results keep being invalidated as on a real live page.
+WRITE_INTERVAL = 0.1
+UNDER_WRITES = f"{1 / WRITE_INTERVAL:g} comments/s meanwhile"
+# The query server without shared query results (server/query_cache.py): what one execution costs.
+NO_SHARED_RESULTS = "shared results off"
+
 LIVECART = {
     "liveStreams": (
         "query LivePage { liveStreams { id title status startedAt viewerCount likes dislikes commentCount"
