@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import secrets
 from collections.abc import Iterable
 
 from tortoise import fields
@@ -70,6 +71,9 @@ class StreamViewer(Model):
     expires_at = fields.DatetimeField()
     left_at = fields.DatetimeField(null=True)
     is_active = fields.BooleanField(default=True)
+    # The secret half of the session's public id: without it no one else (an anonymous session has
+    # no user to check) can renew or end the session. Null only on sessions from before it existed.
+    key = fields.CharField(max_length=32, null=True)
 
     class Meta:
         table = "stream_viewers"
@@ -178,7 +182,7 @@ async def join_stream(
         first_visit = user_id is None or await _first_visit(stream_id, user_id, now)
         session = await StreamViewer.create(
             stream_id=stream_id, user_id=user_id, joined_at=now, last_seen_at=now,
-            expires_at=now + dt.timedelta(seconds=ttl_seconds),
+            expires_at=now + dt.timedelta(seconds=ttl_seconds), key=secrets.token_urlsafe(16),
         )
         after = F("viewer_count") + (1 - lapsed)
         await LiveStream.filter(id=stream_id).update(
@@ -198,23 +202,40 @@ async def _first_visit(stream_id: int, user_id: int, now: dt.datetime) -> bool:
     return True
 
 
-async def _own_session(session_id: int, user_id: int | None) -> StreamViewer:
-    """The session, if the caller may act on it: a user's session is that user's alone.
-    Someone else's session is reported as unknown rather than confirmed to exist."""
+def session_public_id(session: StreamViewer) -> str:
+    """What joinStream hands out: the row id with the session's secret key."""
+    return f"{session.id}.{session.key}" if session.key else str(session.id)
+
+
+def parse_session_id(raw: str) -> tuple[int, str | None]:
+    from models.fields import parse_id
+
+    number, _, key = str(raw).partition(".")
+    return parse_id("sessionId", number), key or None
+
+
+async def _own_session(public_id: str, user_id: int | None) -> StreamViewer:
+    """The session, if the caller may act on it: it holds the session's key, and a user's
+    session is that user's alone. Anything else is reported as unknown, not confirmed to exist."""
+    session_id, key = parse_session_id(public_id)
     session = await StreamViewer.get_or_none(id=session_id)
-    if session is None or (session.user_id is not None and session.user_id != user_id):
-        raise not_found("viewer session", session_id)
+    if (
+        session is None
+        or (session.key is not None and not secrets.compare_digest(key or "", session.key))
+        or (session.user_id is not None and session.user_id != user_id)
+    ):
+        raise not_found("viewer session", public_id)
     return session
 
 
 async def heartbeat(
-    session_id: int, user_id: int | None, now: dt.datetime, ttl_seconds: int
+    session_id: str, user_id: int | None, now: dt.datetime, ttl_seconds: int
 ) -> tuple[StreamViewer, int]:
     """Renews a session that has not lapsed; a lapsed or closed one must join again."""
     session = await _own_session(session_id, user_id)
     expires_at = now + dt.timedelta(seconds=ttl_seconds)
     # One conditional statement: the sweeper cannot close it between a check and the renewal.
-    renewed = await StreamViewer.filter(id=session_id, is_active=True, expires_at__gt=now).update(
+    renewed = await StreamViewer.filter(id=session.id, is_active=True, expires_at__gt=now).update(
         last_seen_at=now, expires_at=expires_at
     )
     if not renewed:
@@ -223,13 +244,13 @@ async def heartbeat(
     return session, await viewer_count(session.stream_id, now)
 
 
-async def leave_stream(session_id: int, user_id: int | None, now: dt.datetime) -> tuple[StreamViewer, bool, int]:
+async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -> tuple[StreamViewer, bool, int]:
     """Closes the session; returns it, whether this call closed it, and the count after."""
     session = await _own_session(session_id, user_id)
     async with in_transaction():
         stream = await _lock_stream(session.stream_id)
         lapsed = await _close_lapsed_of_stream(session.stream_id, now)
-        left = await StreamViewer.filter(id=session_id, is_active=True).update(is_active=False, left_at=now)
+        left = await StreamViewer.filter(id=session.id, is_active=True).update(is_active=False, left_at=now)
         await _remove_viewers(session.stream_id, lapsed + left)
     return session, bool(left), stream.viewer_count - lapsed - left
 

@@ -100,7 +100,7 @@ async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
 async def viewer_heartbeat(info: Info, session_id: str) -> tuple[StreamViewer, int]:
     user = await info.context.user()
     return await engagement.heartbeat(
-        parse_id("sessionId", session_id), user.id if user else None, utcnow(),
+        session_id, user.id if user else None, utcnow(),
         info.context.settings.viewer_session_ttl_seconds,
     )
 
@@ -108,7 +108,7 @@ async def viewer_heartbeat(info: Info, session_id: str) -> tuple[StreamViewer, i
 async def leave_stream(info: Info, session_id: str) -> bool:
     user = await info.context.user()
     session, left, count = await engagement.leave_stream(
-        parse_id("sessionId", session_id), user.id if user else None, utcnow()
+        session_id, user.id if user else None, utcnow()
     )
     if left:
         await _viewers_changed(info, session.stream_id, count)

@@ -81,7 +81,7 @@ class ViewerSession:
     @classmethod
     def from_model(cls, session: m.StreamViewer, viewer_count: int) -> "ViewerSession":
         return cls(
-            id=strawberry.ID(str(session.id)),
+            id=strawberry.ID(m.session_public_id(session)),
             stream_id=strawberry.ID(str(session.stream_id)),
             expires_at=session.expires_at,
             viewer_count=viewer_count,

@@ -45,10 +45,15 @@ async def figures(stream_id) -> tuple[int, int, int]:
     return row.viewer_count, row.unique_viewers, row.peak_viewers
 
 
+def row_id(session_id: str) -> int:
+    """The database row of a session's public id ("<row>.<key>")."""
+    return int(session_id.partition(".")[0])
+
+
 async def lapse(*session_ids, seconds_ago=1) -> dt.datetime:
     """Moves the sessions' expiry into the past, as if their viewers had gone quiet."""
     lapsed_at = utcnow().replace(microsecond=0) - dt.timedelta(seconds=seconds_ago)
-    await StreamViewer.filter(id__in=[int(s) for s in session_ids]).update(expires_at=lapsed_at)
+    await StreamViewer.filter(id__in=[row_id(s) for s in session_ids]).update(expires_at=lapsed_at)
     return lapsed_at
 
 
@@ -66,8 +71,8 @@ async def test_anonymous_and_logged_in_viewers_join_and_are_counted(client):
     assert dt.timedelta(seconds=44) <= expires - before <= dt.timedelta(seconds=46)  # the 45 s default
 
     sessions = {s.id: s for s in await StreamViewer.filter(stream_id=stream.id)}
-    assert sessions[int(first["id"])].user_id is None
-    assert sessions[int(second["id"])].user_id == viewer.id
+    assert sessions[row_id(first["id"])].user_id is None
+    assert sessions[row_id(second["id"])].user_id == viewer.id
     assert all(s.is_active and s.left_at is None for s in sessions.values())
     assert await viewer_count(client, stream.id) == 2
     assert await figures(stream.id) == (2, 2, 2)
@@ -109,12 +114,12 @@ async def test_heartbeat_renews_and_leave_closes(client):
     renewed = (await client.data(HEARTBEAT, {"id": session["id"]}))["viewerHeartbeat"]
     assert renewed["id"] == session["id"] and renewed["viewerCount"] == 2
     assert renewed["expiresAt"] >= session["expiresAt"]
-    row = await StreamViewer.get(id=int(session["id"]))
+    row = await StreamViewer.get(id=row_id(session["id"]))
     assert row.expires_at == dt.datetime.fromisoformat(renewed["expiresAt"])
 
     assert (await client.data(LEAVE, {"id": session["id"]}))["leaveStream"] is True
     assert (await client.data(LEAVE, {"id": session["id"]}))["leaveStream"] is False  # already gone
-    row = await StreamViewer.get(id=int(session["id"]))
+    row = await StreamViewer.get(id=row_id(session["id"]))
     assert row.is_active is False and row.left_at is not None and row.left_at >= row.joined_at
     assert await viewer_count(client, stream.id) == 1
     assert await figures(stream.id) == (1, 2, 2)
@@ -135,6 +140,20 @@ async def test_unknown_or_someone_elses_session_is_not_found(client):
         assert (await client.error(query, {"id": hers["id"]}))["extensions"]["code"] == "NOT_FOUND"
     assert (await client.error(LEAVE, {"id": "nope"}))["extensions"]["code"] == "BAD_USER_INPUT"
     assert await figures(stream.id) == (1, 1, 1)
+
+
+async def test_an_anonymous_session_answers_only_to_its_whole_id(client):
+    """Its row id alone (they count up) or a wrong key cannot renew or end someone's session."""
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    session = await join(client, stream.id)
+    number, _, key = session["id"].partition(".")
+    assert len(key) >= 16
+    for guess in (number, f"{number}.", f"{number}.{'x' * len(key)}", f"{int(number) + 1}.{key}"):
+        for query in (HEARTBEAT, LEAVE):
+            assert (await client.error(query, {"id": guess}))["extensions"]["code"] == "NOT_FOUND", guess
+    assert (await client.data(HEARTBEAT, {"id": session["id"]}))["viewerHeartbeat"]["id"] == session["id"]
+    assert (await client.data(LEAVE, {"id": session["id"]}))["leaveStream"] is True
 
 
 async def test_lapsed_sessions_stop_counting_and_the_sweeper_closes_them(client):
@@ -159,9 +178,9 @@ async def test_lapsed_sessions_stop_counting_and_the_sweeper_closes_them(client)
     changed = await sweep_lapsed_sessions(client.http.server.app[BROKER])
     assert changed == {stream.id: 1, other.id: 0}
     rows = {s.id: s for s in await StreamViewer.all()}
-    assert rows[int(quiet["id"])].is_active is False and rows[int(quiet["id"])].left_at == lapsed_at
-    assert rows[int(elsewhere["id"])].left_at == lapsed_at
-    assert rows[int(watching["id"])].is_active is True
+    assert rows[row_id(quiet["id"])].is_active is False and rows[row_id(quiet["id"])].left_at == lapsed_at
+    assert rows[row_id(elsewhere["id"])].left_at == lapsed_at
+    assert rows[row_id(watching["id"])].is_active is True
     assert await figures(stream.id) == (1, 2, 2)
     assert await figures(other.id) == (0, 1, 1)
     assert await sweep_lapsed_sessions(client.http.server.app[BROKER]) == {}  # nothing left to close
@@ -248,10 +267,10 @@ async def test_the_apps_sweeper_closes_lapsed_sessions_on_its_own(aiohttp_client
     session = await join(client, stream.id)
     await lapse(session["id"])
     for _ in range(100):  # wait for the background pass, not for a fixed time
-        if not (await StreamViewer.get(id=int(session["id"]))).is_active:
+        if not (await StreamViewer.get(id=row_id(session["id"]))).is_active:
             break
         await asyncio.sleep(0.1)
-    assert (await StreamViewer.get(id=int(session["id"]))).is_active is False
+    assert (await StreamViewer.get(id=row_id(session["id"]))).is_active is False
     assert await figures(stream.id) == (0, 1, 1)
 
 
