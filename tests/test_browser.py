@@ -45,20 +45,6 @@ pytestmark = [
 ]
 
 
-def _served_schema_lacks(*fields: str) -> bool:
-    from schema import build_schema
-
-    sdl = build_schema().as_str()
-    return not all(f"  {field}(" in sdl for field in fields)
-
-
-# The seller's side (issue: seller/commerce) lands separately; until it does, what needs it waits.
-needs_seller_api = pytest.mark.skipif(
-    _served_schema_lacks("createStream", "startStream", "buyNow", "endStream"),
-    reason="the seller API (createStream, startStream, buyNow, endStream) is not in the served schema yet",
-)
-
-
 # ---------------------------------------------------------------- fixtures
 
 def _free_port() -> int:
@@ -223,7 +209,6 @@ async def post_comment(page: "Page", text: str) -> None:
 
 
 # `browser` after `site` in each signature: it closes first, so no open page holds up the server's shutdown.
-@needs_seller_api
 async def test_seller_goes_live_and_a_viewer_logs_in_chats_and_buys(site, browser, api, screenshots):
     dialogs = Dialogs()
     seller_name, viewer_name = unique("seller"), unique("viewer")
@@ -381,7 +366,6 @@ async def test_an_expired_token_sends_the_viewer_to_the_servers_login_url(site, 
     await expect(page.locator("#login-reason")).to_contain_text("taken straight back")
 
 
-@needs_seller_api
 async def test_the_dashboard_shows_the_figures_the_simulator_counted(browser, settings):
     """`livecart simulate` (small) against a served app, with the seller's dashboard open."""
     from server.simulate import Plan, simulate
