@@ -136,6 +136,10 @@ class LivecartSchema(strawberry.Schema):
             if cause is None or isinstance(cause, DomainError):
                 code = cause.code.value if isinstance(cause, DomainError) else (error.extensions or {}).get("code")
                 log.info("refused %s at %s: %s", code or ErrorCode.GRAPHQL_VALIDATION_FAILED.value, error.path, error.message)
+            elif is_unavailable(cause):
+                # Already logged once, as a warning naming the cause, by ErrorCodes: an outage of the
+                # database or Redis must not flood the log with one traceback per request.
+                continue
             else:
                 unexpected.append(error)
         super().process_errors(unexpected, execution_context)
