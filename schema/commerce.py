@@ -1,6 +1,7 @@
 """Carts, orders and the seller's figures in the schema."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from decimal import Decimal
@@ -43,19 +44,9 @@ class StreamStats:
 
     @classmethod
     def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
-        return cls(
-            stream_id=strawberry.ID(str(figures.stream_id)),
-            duration_seconds=figures.duration_seconds,
-            viewer_count=figures.viewer_count,
-            unique_viewers=figures.unique_viewers,
-            peak_viewers=figures.peak_viewers,
-            likes=figures.likes,
-            dislikes=figures.dislikes,
-            comments=figures.comments,
-            orders=figures.orders,
-            items_sold=figures.items_sold,
-            revenue=figures.revenue,
-        )
+        # The same fields by name (the domain's dataclass is the source); only the id changes type.
+        values = dataclasses.asdict(figures)
+        return cls(**{**values, "stream_id": strawberry.ID(str(figures.stream_id))})
 
 
 async def stream_stats(info: Info, stream_id: int) -> StreamStats:
