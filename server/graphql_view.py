@@ -239,6 +239,34 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
     out of the hub when the client completes it or the connection closes."""
 
     _detached: dict[str, Any] | None = None  # operation id -> release, made on first use
+    _init_timer: asyncio.TimerHandle | None = None
+
+    def on_request_accepted(self) -> None:
+        """The connection_init deadline as a timer, not a task sleeping for every new socket."""
+        self._init_timer = asyncio.get_running_loop().call_later(
+            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out
+        )
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if self.connection_init_received:
+            return
+        self.connection_timed_out = True
+        self.connection_init_timeout_task = asyncio.get_running_loop().create_task(
+            self.websocket.close(code=4408, reason="Connection initialisation timeout")
+        )
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().handle_connection_init(message)
+
+    async def shutdown(self) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().shutdown()
 
     def detach_operation(self, operation_id: str, release: Any) -> bool:
         operation = self.operations.get(operation_id)
