@@ -22,6 +22,17 @@ from subscriptions.hub import SharedEvent
 from subscriptions.resolvers import Step, follow_stream, shared_stream_row
 from subscriptions.shared import shared_delivery
 
+class _ContextOnly:
+    """What the per-event readers of a detachable field use of `info`: its context. Their group
+    keeps them as long as the subscription runs (subscriptions/shared.py, detach); the whole info
+    would keep the operation's parsed document and executor alive with them, per subscriber."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
 COMMENTS = frozenset({"comment_added"})
 VIEWERS = frozenset({"viewers_changed"})
 REACTIONS = frozenset({"reactions_changed"})
@@ -37,11 +48,15 @@ async def _follow(
     value_of: Callable[[SharedEvent], Awaitable[Any]],
     *,
     owner_only: bool = False,
+    detachable: bool = False,
 ) -> AsyncGenerator[Any, None]:
-    """The events of `kinds` as the values `value_of` makes of them (None: nothing to send)."""
+    """The events of `kinds` as the values `value_of` makes of them (None: nothing to send).
+    `detachable`: the field sends nothing for the initial and ended steps (see follow_stream)."""
     caller = await info.context.user()
     shared = shared_delivery(info, value_of, caller.id if caller else None)
-    async for step in follow_stream(info, stream_id, kinds, owner_only=owner_only, shared=shared):
+    async for step in follow_stream(
+        info, stream_id, kinds, owner_only=owner_only, shared=shared, detachable=detachable
+    ):
         if step.kind == "event":
             value = await value_of(step.event)
             if value is not None:
@@ -54,12 +69,14 @@ async def _follow(
 class RealtimeSubscription:
     @strawberry.subscription
     async def comment_added(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
+        reader = _ContextOnly(info.context)
+
         async def comment_of(event: SharedEvent) -> Comment | None:
             comment_id = event["comment_id"]
             # None when deleted before we read it: nothing to show
-            return await event.once("comment", lambda: comment_by_id(info, comment_id))
+            return await event.once("comment", lambda: comment_by_id(reader, comment_id))
 
-        async for value in _follow(info, stream_id, COMMENTS, comment_of):
+        async for value in _follow(info, stream_id, COMMENTS, comment_of, detachable=True):
             if isinstance(value, Comment):
                 yield value
 
@@ -106,11 +123,13 @@ class RealtimeSubscription:
 
     @strawberry.subscription(description="Owner only.")
     async def order_placed(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamOrder, None]:
+        reader = _ContextOnly(info.context)
+
         async def order_of(event: SharedEvent) -> StreamOrder | None:
             order_id = event["stream_order_id"]
-            return await event.once("order", lambda: stream_order_by_id(info, order_id))
+            return await event.once("order", lambda: stream_order_by_id(reader, order_id))
 
-        async for value in _follow(info, stream_id, ORDERS, order_of, owner_only=True):
+        async for value in _follow(info, stream_id, ORDERS, order_of, owner_only=True, detachable=True):
             if isinstance(value, StreamOrder):
                 yield value
 

@@ -88,10 +88,12 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
 
     def __init__(self, view: Any, request: web.Request, ws: web.WebSocketResponse) -> None:
         super().__init__(view, request, ws)
-        self._queue: deque[list] = deque()  # [operation id or None, encoded bytes]
+        # [operation id or None, encoded bytes]; the deque, the wake-up event and the writer task are
+        # made when a first frame has to wait (most idle sockets never queue one: ~1.5 KB each).
+        self._queue: deque[list] | tuple = ()
         self._queued_bytes = 0
         self._coalesced_ops: set[str] = set()
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None
         self.overflowed = False
         self.closed = False
@@ -121,10 +123,12 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
         if len(self._queue) >= self.max_messages or self._queued_bytes + len(data) > self.max_bytes:
             self._overflow()
             return
+        if self._writer is None:
+            self._queue = deque()
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
         self._queue.append([key, data])
         self._queued_bytes += len(data)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
         self._wakeup.set()
 
     def _write_now(self, data: bytes) -> bool:
@@ -164,7 +168,7 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
             return
         self.closed = self.overflowed = True
         log.warning("closing a WebSocket whose client stopped reading (%d messages queued)", len(self._queue))
-        self._queue.clear()
+        self._queue = ()
         self._queued_bytes = 0
         if self._writer is not None:
             self._writer.cancel()
@@ -193,12 +197,13 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
 
 
 def _enter_operation(
-    websocket: Any, operation_id: str, message_type: str, query: str, name: str | None, variables: Any
+    websocket: Any, operation_id: str, message_type: str, query: str, name: str | None, variables: Any,
+    detach: Any = None, finish: Any = None,
 ) -> None:
     """Let the subscription resolvers of this operation's task take the shared path."""
     if isinstance(websocket, BoundedWebSocketAdapter) and isinstance(query, str):
         current_operation.set(
-            SharedOperation(websocket.send_encoded, operation_id, message_type, query, name, variables)
+            SharedOperation(websocket.send_encoded, operation_id, message_type, query, name, variables, detach, finish)
         )
 
 
@@ -211,21 +216,84 @@ def subscription_limit_error(limit: int) -> dict[str, object]:
     }
 
 
-@contextlib.contextmanager
-def _running(context: Any) -> Iterator[None]:
-    """Counts an operation in the active subscriptions gauge while its task runs."""
+def _count_running(context: Any, delta: int) -> None:
     request = getattr(context, "request", None)
     metrics = ops.metrics_of(request.app) if request is not None else None
     if metrics is not None:
-        metrics.subscriptions.inc()
+        metrics.subscriptions.inc(delta)
+
+
+@contextlib.contextmanager
+def _running(context: Any) -> Iterator[None]:
+    """Counts an operation in the active subscriptions gauge while its task runs
+    (a detached one stays counted until it ends: TransportWSHandler.detach_operation)."""
+    _count_running(context, 1)
     try:
         yield
     finally:
-        if metrics is not None:
-            metrics.subscriptions.dec()
+        _count_running(context, -1)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws. An idle subscription on the shared path may let its chain end
+    (SharedDelivery.detach): its operation stays registered (limits, ids, `complete` from the
+    client) without a task, its group sends what the chain would have, and `release` takes it
+    out of the hub when the client completes it or the connection closes."""
+
+    _detached: dict[str, Any] | None = None  # operation id -> release, made on first use
+    _init_timer: asyncio.TimerHandle | None = None
+
+    def on_request_accepted(self) -> None:
+        """The connection_init deadline as a timer, not a task sleeping for every new socket."""
+        self._init_timer = asyncio.get_running_loop().call_later(
+            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out
+        )
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if self.connection_init_received:
+            return
+        self.connection_timed_out = True
+        self.connection_init_timeout_task = asyncio.get_running_loop().create_task(
+            self.websocket.close(code=4408, reason="Connection initialisation timeout")
+        )
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().handle_connection_init(message)
+
+    async def shutdown(self) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        await super().shutdown()
+
+    def detach_operation(self, operation_id: str, release: Any) -> bool:
+        operation = self.operations.get(operation_id)
+        if operation is None or operation.completed:
+            return False
+        operation.completed = True  # the ending chain's own `complete` stays unsent
+        if self._detached is None:
+            self._detached = {}
+        self._detached[operation_id] = release
+        _count_running(self.context, 1)
+        return True
+
+    def finish_operation(self, operation_id: str) -> None:
+        """A detached operation is over: completed by its group, by the client, or the connection closed."""
+        release = self._detached.pop(operation_id, None) if self._detached else None
+        if release is None:
+            return
+        self.operations.pop(operation_id, None)
+        release()
+        _count_running(self.context, -1)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self.finish_operation(operation_id)
+        await super().cleanup_operation(operation_id)
+
     async def handle_subscribe(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
@@ -247,7 +315,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
 
     async def run_operation(self, operation: Any) -> None:
         _enter_operation(
-            self.websocket, operation.id, "next", operation.query, operation.operation_name, operation.variables
+            self.websocket, operation.id, "next", operation.query, operation.operation_name, operation.variables,
+            self.detach_operation, self.finish_operation,
         )
         with _running(self.context):
             await super().run_operation(operation)

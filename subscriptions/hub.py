@@ -97,16 +97,23 @@ class LocalSubscriber:
     def __init__(self, channel: str, wants: frozenset[str] | None = None) -> None:
         self.channel = channel
         self.wants = wants
-        self.queue: deque[SharedEvent] = deque()
+        self.queue: deque[SharedEvent] | tuple = ()  # a deque from the first event it keeps
         self.dropped = 0
         self._waiter: asyncio.Future | None = None
         self.group: _Group | None = None
 
     def put(self, event: SharedEvent) -> None:
-        if len(self.queue) >= LOCAL_QUEUE_SIZE:
-            self.queue.popleft()
+        group = self.group
+        if group is not None and getattr(group.members.get(self), "detached", False):
+            group.put(event)  # no chain reads the inbox of a detached subscriber: its group does
+            return
+        queue = self.queue
+        if not queue and type(queue) is tuple:
+            queue = self.queue = deque()
+        if len(queue) >= LOCAL_QUEUE_SIZE:
+            queue.popleft()
             self.dropped += 1
-        self.queue.append(event)
+        queue.append(event)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -138,9 +145,10 @@ class _Group:
     """Subscribers that would compute the same result for each event (one `group_key`):
     one worker computes it once per event, in order, and sends the bytes to each member."""
 
-    __slots__ = ("key", "kinds", "members", "events", "dropped", "worker", "_wakeup")
+    __slots__ = ("hub", "key", "kinds", "members", "events", "dropped", "worker", "_wakeup")
 
-    def __init__(self, key: Any, kinds: frozenset[str]) -> None:
+    def __init__(self, hub: "Hub", key: Any, kinds: frozenset[str]) -> None:
+        self.hub = hub
         self.key = key
         self.kinds = kinds
         self.members: dict[LocalSubscriber, SharedDelivery] = {}
@@ -150,6 +158,8 @@ class _Group:
         self._wakeup = asyncio.Event()
 
     def put(self, event: SharedEvent) -> None:
+        if self.events and self.events[-1] is event:
+            return  # several detached members hand over the same event (see LocalSubscriber.put)
         if len(self.events) >= LOCAL_QUEUE_SIZE:
             self.events.popleft()
             self.dropped += 1
@@ -163,22 +173,54 @@ class _Group:
         self._wakeup.set()
 
     async def _work(self) -> None:
+        from subscriptions.shared import Failure
+
         while True:
             while self.events and self.members:
                 event = self.events.popleft()
+                if event.get("type") not in self.kinds:
+                    await self._ending(event, Failure)
+                    continue
                 delivery = next(iter(self.members.values()))
                 try:
                     payload = await delivery.payload(event)
-                except Exception:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
+                except Exception as exc:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
                     log.debug("shared result failed; the members take their own path", exc_info=True)
-                    payload = None
+                    payload = Failure.of(exc)
                 for member, delivery in list(self.members.items()):
-                    if payload is None:
+                    if delivery.detached:
+                        if isinstance(payload, Failure):
+                            delivery.send_failure(payload)
+                            if payload.ends:
+                                self.hub.remove(member)
+                        elif payload is not None:
+                            delivery.send(payload)
+                    elif payload is None or isinstance(payload, Failure):
                         member.put(event)
                     else:
                         delivery.send(payload)
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    async def _ending(self, event: SharedEvent, failure_of: Any) -> None:
+        """An event the detached members hear on their own (the stream's updates): completes them
+        when the stream has ended, as their chains would have."""
+        detached = [(m, d) for m, d in self.members.items() if d.detached]
+        if not detached:
+            return
+        try:
+            ended = await detached[0][1].ended(event)
+        except Exception as exc:  # noqa: BLE001 - as the chain: the error, masked, then complete
+            log.debug("reading the stream for detached subscribers failed", exc_info=True)
+            failure = failure_of(exc)
+            for member, delivery in detached:
+                delivery.send_failure(failure)
+                self.hub.remove(member)
+            return
+        if ended:
+            for member, delivery in detached:
+                delivery.complete()
+                self.hub.remove(member)
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -315,7 +357,7 @@ class Hub:
         groups = self._groups.setdefault(subscriber.channel, {})
         group = groups.get(delivery.group_key)
         if group is None:
-            group = groups[delivery.group_key] = _Group(delivery.group_key, kinds)
+            group = groups[delivery.group_key] = _Group(self, delivery.group_key, kinds)
         group.members[subscriber] = delivery
         subscriber.group = group
 

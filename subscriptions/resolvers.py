@@ -49,6 +49,12 @@ async def shared_stream_row(event: SharedEvent) -> LiveStream | None:
 
 
 
+async def stream_has_ended(event: SharedEvent) -> bool:
+    """For a detached subscriber (see follow_stream): has this update ended the stream?"""
+    stream = await shared_stream_row(event)
+    return stream is None or stream.status == StreamStatus.ENDED
+
+
 async def require_owner(info: Info, stream: LiveStream) -> None:
     user = await info.context.require_user(f"/live/{stream.id}")
     if not await Vendor.filter(id=stream.vendor_id, user_id=user.id).exists():
@@ -62,13 +68,18 @@ async def follow_stream(
     *,
     owner_only: bool = False,
     shared: SharedDelivery | None = None,
+    detachable: bool = False,
 ) -> AsyncIterator[Step]:
     """The steps of one subscription to one stream (see Step). With `shared`, the events of
-    `kinds` go by the shared path once the first step has been taken (subscriptions/shared.py)."""
+    `kinds` go by the shared path once the first step has been taken (subscriptions/shared.py).
+    `detachable`: the caller yields nothing for the initial and ended steps, so once on the shared
+    path the steps end here and the subscriber's group carries on without this chain
+    (SharedDelivery.detach), when the handler allows it."""
     key = parse_id("streamId", stream_id)
     hub = info.context.broker.hub
     # Listen before reading the initial state, so no change falls between the two.
     inbox = await hub.add(stream_channel(key), wants=kinds | ENDINGS)
+    detached = False
     try:
         stream = await stream_row(key)
         if stream is None:
@@ -83,6 +94,11 @@ async def follow_stream(
         if shared is not None:
             # Only now: a shared result must not overtake the first one, sent through this chain.
             hub.share(inbox, shared, kinds - ENDINGS)
+            # Nothing may wait in the inbox: the chain that would read it is about to end.
+            if detachable and inbox.group is not None and not inbox.queue:
+                detached = shared.detach(lambda: hub.remove(inbox), stream_has_ended)
+                if detached:
+                    return
         while True:
             event = await inbox.get()
             kind = event["type"]
@@ -96,4 +112,5 @@ async def follow_stream(
                 new_loader_scope()
                 yield Step("event", event=event)
     finally:
-        hub.remove(inbox)
+        if not detached:
+            hub.remove(inbox)

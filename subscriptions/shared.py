@@ -23,6 +23,8 @@ import orjson
 from graphql import GraphQLError, GraphQLSchema
 from graphql.execution import Executor, execute_subscription_event
 
+from strawberry.extensions import MaskErrors
+
 from schema.document_cache import parsed, selects_caller_fields
 from server.context import new_loader_scope
 
@@ -36,6 +38,10 @@ class Operation:
     query: str
     operation_name: str | None
     variables: dict[str, Any] | None
+    # Set by handlers that let an idle subscriber leave its chain (graphql-transport-ws):
+    # detach(operation_id, release) -> bool, finish(operation_id). See SharedDelivery.detach.
+    detach: Callable[[str, Callable[[], None]], bool] | None = None
+    finish: Callable[[str], None] | None = None
 
 
 current_operation: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
@@ -46,31 +52,39 @@ current_operation: contextvars.ContextVar[Operation | None] = contextvars.Contex
 class SharedDelivery:
     """One subscriber's way onto the shared path (see the module docstring)."""
 
-    __slots__ = ("group_key", "_operation", "_schema", "_context", "_value_of", "_message", "_prefix", "task_context")
+    __slots__ = (
+        "group_key", "_operation", "_schema", "_extensions", "_context", "_value_of", "_message", "_prefix", "task_context",
+        "detached", "_ended",
+    )
 
     def __init__(
         self,
         operation: Operation,
         schema: GraphQLSchema,
+        extensions: tuple,
         context: Any,
         caller: Any,
         value_of: Callable[[Any], Awaitable[Any]],
     ) -> None:
-        variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
+        # A str of its own size: orjson's bytes keep a 4 KB buffer, per subscriber.
+        variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS).decode()
         role = ("caller", caller) if selects_caller_fields(operation.query) else "anyone"
         self.group_key = ("shared-result", operation.query, operation.operation_name, variables, role)
         self._operation = operation
         self._schema = schema
+        self._extensions = extensions
         self._context = context
         self._value_of = value_of
         self._message = {"id": operation.operation_id, "type": operation.message_type}
         self._prefix = b'{"id":' + orjson.dumps(operation.operation_id) + b',"type":"' + operation.message_type.encode() + b'","payload":'
         # The subscriber's task context (Tortoise's connections live in a ContextVar).
         self.task_context = contextvars.copy_context()
+        self.detached = False
+        self._ended: Callable[[Any], Awaitable[bool]] | None = None
 
-    async def payload(self, event: Any) -> bytes | None:
-        """The encoded result for `event`, computed once for the whole group; None to use the
-        per-subscriber path (nothing to send, or errors that each caller formats itself)."""
+    async def payload(self, event: Any) -> "bytes | Failure | None":
+        """The encoded result for `event`, computed once for the whole group; None: nothing to send;
+        a Failure: errors that each caller formats itself (its own chain, or send_failure)."""
         return await event.once(self.group_key, lambda: self._execute(event))
 
     async def _execute(self, event: Any) -> bytes | None:
@@ -91,11 +105,79 @@ class SharedDelivery:
         if built.is_awaitable(result):
             result = await result
         if result.errors:
-            return None
+            return Failure(result.data, result.errors, ends=False)
         return orjson.dumps({"data": result.data})
 
     def send(self, payload: bytes) -> None:
         self._operation.send_encoded(self._message, self._prefix + payload + b"}")
+
+    # ------------------------------------------------------------ detached subscribers
+
+    def detach(self, release: Callable[[], None], ended: Callable[[Any], Awaitable[bool]]) -> bool:
+        """Let the subscriber's own chain (strawberry's stream, graphql-core's iterator, the resolver
+        generators and the operation task: most of an idle subscriber's memory) end, once the
+        subscriber is on the shared path and its field sends nothing when the stream ends. From then
+        on its group does what the chain did: the shared results, the errors formatted for this
+        caller, and `complete` when `ended(event)` says the stream is over. `release` takes the
+        subscriber out of the hub (the client completes, or the connection closes).
+        False: the handler keeps the chain (legacy graphql-ws)."""
+        detach = self._operation.detach
+        if detach is None or not detach(self._operation.operation_id, release):
+            return False
+        self.detached = True
+        self._ended = ended
+        return True
+
+    async def ended(self, event: Any) -> bool:
+        assert self._ended is not None
+        return await self._ended(event)
+
+    def send_failure(self, failure: "Failure") -> None:
+        """What the subscriber's chain would have sent for a result with errors (masked and coded
+        for this caller, as the schema's error extension does), or for an event that failed (an
+        error, then complete)."""
+        errors = list(failure.errors)
+        stub = _ExecutionStub(self._context)
+        for extension_class in self._extensions:
+            if isinstance(extension_class, type) and issubclass(extension_class, MaskErrors):
+                extension = extension_class()
+                extension.execution_context = stub
+                errors = extension._process_errors(errors)
+        payload: dict[str, Any] = {"data": failure.data, "errors": [error.formatted for error in errors]}
+        self._operation.send_encoded(self._message, self._prefix + orjson.dumps(payload) + b"}")
+        if failure.ends:
+            self.complete()
+
+    def complete(self) -> None:
+        """The end of a detached subscription: `complete` to the client, out of the hub and the handler."""
+        operation = self._operation
+        operation.send_encoded(_COMPLETE, b'{"id":' + orjson.dumps(operation.operation_id) + b',"type":"complete"}')
+        if operation.finish is not None:
+            operation.finish(operation.operation_id)
+
+
+_COMPLETE = {"type": "complete"}
+
+
+@dataclasses.dataclass(slots=True)
+class _ExecutionStub:
+    """What the error extension reads of an execution context: the caller's context."""
+
+    context: Any
+
+
+@dataclasses.dataclass(slots=True)
+class Failure:
+    """A group's result with errors (each caller formats them), or an event that failed (`ends`)."""
+
+    data: Any
+    errors: list
+    ends: bool
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "Failure":
+        error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+        return cls(None, [error], ends=True)
 
 
 def shared_delivery(info: Any, value_of: Callable[[Any], Awaitable[Any]], caller: Any) -> SharedDelivery | None:
@@ -104,6 +186,6 @@ def shared_delivery(info: Any, value_of: Callable[[Any], Awaitable[Any]], caller
     if operation is None or not info.context.broker.hub.share_events:
         return None
     try:
-        return SharedDelivery(operation, info.schema._schema, info.context, caller, value_of)
+        return SharedDelivery(operation, info.schema._schema, info.schema.extensions, info.context, caller, value_of)
     except GraphQLError:
         return None

@@ -74,6 +74,48 @@ async def test_alike_subscribers_share_one_execution_per_event(client):
             queue.task.cancel()
 
 
+def detached_count(client, stream_id: int) -> int:
+    """Subscribers of the stream whose own chain has ended: their group carries them (subscriptions/shared.py)."""
+    groups = broker_of(client).hub._groups.get(f"stream:{stream_id}", {})
+    return sum(1 for group in groups.values() for delivery in group.members.values() if delivery.detached)
+
+
+async def test_idle_subscribers_leave_their_chain_and_still_end_as_before(client):
+    """An idle commentAdded subscriber keeps no per-subscriber chain; its group still delivers, a client's
+    complete or a closed connection takes it out, and the stream's end completes it."""
+    seller = await make_vendor(client)
+    ann = await register(client, "ann")
+    stream = await live_stream(seller)
+    channel = f"stream:{stream.id}"
+    hub = broker_of(client).hub
+    async with LivecartClient(base_url(client)) as viewer:
+        connection = await viewer.connect()
+        kept, stopped, other = [await connection.start(COMMENTS, {"s": str(stream.id)}) for _ in range(3)]
+        closing = await viewer.connect()
+        dropped = await closing.start(COMMENTS, {"s": str(stream.id)})
+        queues = [pump(results) for results in (kept, stopped, other, dropped)]
+        await listening(client, stream.id, 4)
+        await until(lambda: detached_count(client, stream.id) == 4)
+
+        row = await comment_row(stream.id, ann.id, "hello")
+        await publish(client, stream.id, events.comment_added(stream.id, row.id))
+        for queue in queues:
+            assert (await asyncio.wait_for(queue.get(), WAIT))["commentAdded"]["text"] == "hello"
+
+        queues[1].task.cancel()  # the client completes this one
+        await closing.close()  # and drops that connection
+        await until(lambda: hub.subscriber_count(channel) == 2)
+        assert detached_count(client, stream.id) == 2
+
+        await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED)
+        await publish(client, stream.id, events.stream_updated(stream.id))
+        # The server completes both: each iteration ends on its own, with nothing more.
+        await asyncio.wait_for(asyncio.gather(queues[0].task, queues[2].task), WAIT)
+        assert queues[0].empty() and queues[2].empty()
+        await until(lambda: hub.subscriber_count(channel) == 0)
+        await connection.close()
+
+
 async def test_viewer_count_now_then_coalesced_changes_then_final_state(client):
     seller = await make_vendor(client)
     stream = await live_stream(seller)
