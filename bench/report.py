@@ -248,8 +248,8 @@ def queries_section(results: Results) -> list[str]:
              "write of ours changes the data (`server/query_cache.py`). The rows: `livecart` as shipped with no",
              f"writes meanwhile; `livecart, {UNDER_WRITES}` (each comment, posted through livecart, invalidates",
              f"the shared results, as on a busy live page); `livecart, {NO_SHARED_RESULTS}` (`QUERY_CACHE_SECONDS=0`:",
-             "every request executes; the SQL statements per request are counted on this server); PostGraphile",
-             "alone and with the same writes.", ""]
+             "every request executes); PostGraphile alone and with the same writes. SQL statements per request",
+             "are the server's own count over ten requests in a row, as served (a result already shared costs none).", ""]
     rows = []
     for row in results.queries:
         r = row.result
