@@ -63,6 +63,20 @@ async def test_caller_dependent_and_failing_answers_are_never_shared(client):
         assert how is None and body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_get_requests_are_shared_too(client):
+    seller = await make_vendor(client)
+    await live_stream(seller)
+    hows = []
+    for _ in range(2):
+        response = await client.http.get("/graphql", params={"query": LIVE_PAGE})
+        assert response.status == 200 and (await response.json())["data"]["liveStreams"]
+        hows.append(response.headers.get(HEADER))
+    assert hows == ["miss", "hit"]
+    # A browser without a query still gets GraphiQL.
+    page = await client.http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status == 200 and page.content_type == "text/html" and HEADER not in page.headers
+
+
 async def test_the_cache_can_be_switched_off(aiohttp_client, settings):
     http = await aiohttp_client(create_app(settings.replace(query_cache_seconds=0)))
     for _ in range(2):
