@@ -1,13 +1,13 @@
-"""Operations on real `livecart serve` processes: SIGTERM closes WebSockets with 1001 and exits 0;
-`--workers N` answers from N processes on one port and stops them all on SIGTERM.
-
-The process helpers, and the ports they take (TEST_FIRST_PORT), are test_realtime_processes'."""
+"""Operations on real `livecart serve` processes: SIGTERM closes WebSockets with 1001, lets a request
+in flight finish and exits 0; `--workers N` answers from N processes on one port and stops them all
+on SIGTERM. The process helpers are tests/processes.py's."""
 from __future__ import annotations
 
 import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import urllib.request
 
@@ -63,6 +63,33 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_0(servers, tmp_path
     assert posts and all(len(e["request_id"]) == 32 for e in posts)
     assert not [e for e in entries if e["logger"] == "aiohttp.access"]
     assert any("closing 1 WebSocket(s) with 1001" in e["message"] for e in entries)
+
+
+async def test_sigterm_lets_a_request_in_flight_finish(servers, tmp_path):
+    """A mutation still running when SIGTERM comes (here: waiting for a database lock the test holds)
+    is answered in full; meanwhile new connections are refused; then the process exits 0."""
+    path = tmp_path / "livecart.sqlite3"
+    url = servers.start(f"sqlite://{path}")
+    process = servers.process_of(url)
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # the server's write waits for it (SQLite's busy timeout is 5 s)
+    async with aiohttp.ClientSession() as session:
+        register = asyncio.ensure_future(session.post(f"{url}/graphql", json={
+            "query": 'mutation { register(username: "late", password: "correct horse") { user { username } } }'
+        }))
+        await asyncio.sleep(1.0)  # the request is in the server, its handler waiting on the lock
+        assert not register.done()
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        assert process.poll() is None, "the process exited with a request in flight"
+        with pytest.raises(OSError):  # it stopped accepting
+            urllib.request.urlopen(f"{url}/healthz", timeout=2)
+        lock.execute("COMMIT")
+        response = await asyncio.wait_for(register, WAIT)
+        assert response.status == 200
+        assert await response.json() == {"data": {"register": {"user": {"username": "late"}}}}
+    lock.close()
+    assert await asyncio.to_thread(exited, process) == 0
 
 
 @pytest.mark.parametrize(
