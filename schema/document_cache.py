@@ -46,9 +46,8 @@ def selects_caller_fields(query: str) -> bool:
     return not names.isdisjoint(CALLER_FIELDS)
 
 
-@functools.lru_cache(maxsize=256)
-def operation_type(query: str, operation_name: str | None) -> str | None:
-    """"query", "mutation" or "subscription"; None when the document does not parse or name it."""
+def operation_of(query: str, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation GraphQL runs for this request; None when the document does not parse or name it."""
     try:
         document = parsed(query)
     except GraphQLError:
@@ -56,8 +55,14 @@ def operation_type(query: str, operation_name: str | None) -> str | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     for operation in operations:
         if operation_name is None and len(operations) == 1 or (operation.name and operation.name.value == operation_name):
-            return operation.operation.value
+            return operation
     return None
+
+
+def operation_type(query: str, operation_name: str | None) -> str | None:
+    """"query", "mutation" or "subscription" (see operation_of)."""
+    operation = operation_of(query, operation_name)
+    return operation.operation.value if operation is not None else None
 
 
 class DocumentStore:

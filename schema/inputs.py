@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError, StringValueNode, ValidationContext, ValidationRule
+from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import AddValidationRules
 
 from models.errors import ErrorCode

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from schema import build_schema
 from server import db, middleware, ops
-from server.appkeys import BROKER, SETTINGS
+from server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
 from server.graphql_view import LivecartGraphQLView
 from server.pages import add_page_routes
 from server.query_cache import query_cache_ctx
@@ -41,11 +41,24 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await broker.close()
 
 
+async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = None
+    if app[SETTINGS].redis_url:
+        import redis.asyncio as redis
+
+        # Short timeouts: nothing on a request's way may hold it long while Redis is away.
+        client = redis.from_url(app[SETTINGS].redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    app[REQUEST_REDIS] = client
+    yield
+    if client is not None:
+        await client.aclose()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
-    app.cleanup_ctx.extend([ratelimit_ctx, query_cache_ctx])
+    app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
     view = LivecartGraphQLView(
         schema=build_schema(settings),

@@ -8,3 +8,6 @@ from subscriptions.broker import Broker
 
 SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)
+# The Redis client of the request path (rate limits, the shared data version), with short
+# timeouts: None without REDIS_URL. The broker keeps its own connections.
+REQUEST_REDIS = web.AppKey("request_redis", object)

@@ -34,7 +34,6 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
-from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
 from cross_web import HTTPException
@@ -45,6 +44,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from models.errors import ErrorCode
 from server import ops
 from server.appkeys import SETTINGS
+from schema.document_cache import operation_of
 from server.context import Context
 from server.query_cache import QUERY_CACHE
 from server.ratelimit import client_address
@@ -66,18 +66,10 @@ _WS_RESPONSE = web.RequestKey("livecart.ws_response", web.WebSocketResponse)  # 
 @functools.lru_cache(maxsize=512)
 def root_fields(query: str, operation_name: str | None) -> frozenset[str]:
     """The top-level field names of the operation a subscribe message runs (parsed once per document)."""
-    try:
-        document = parse(query)
-    except GraphQLError:
+    operation = operation_of(query, operation_name)
+    if operation is None:
         return frozenset()
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode) and (
-            operation_name is None or (definition.name and definition.name.value == operation_name)
-        ):
-            return frozenset(
-                selection.name.value for selection in definition.selection_set.selections if hasattr(selection, "name")
-            )
-    return frozenset()
+    return frozenset(selection.name.value for selection in operation.selection_set.selections if hasattr(selection, "name"))
 
 
 class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
@@ -409,14 +401,15 @@ class LivecartGraphQLView(GraphQLView):
             return web.json_response(body, status=exc.status_code, dumps=lambda data: orjson.dumps(data).decode())
 
     async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
-        cache = request.app.get(QUERY_CACHE)
-        if cache is not None and not self.is_websocket_request(request):
-            key = await cache.key_of(request)
+        if self.is_websocket_request(request):
+            refusal = self.admit_websocket(request)
+            if refusal is not None:
+                return refusal
+        else:
+            cache = request.app.get(QUERY_CACHE)
+            key = await cache.key_of(request) if cache is not None else None
             if key is not None:  # a query whose answer is everyone's: see server/query_cache.py
                 return await cache.answer(key, functools.partial(super().run, request, context, root_value))
-        refusal = self.admit_websocket(request)
-        if refusal is not None:
-            return refusal
         try:
             return await super().run(request, context, root_value)
         finally:
@@ -430,9 +423,7 @@ class LivecartGraphQLView(GraphQLView):
     def admit_websocket(self, request: web.Request) -> web.Response | None:
         """For a WebSocket handshake: count it against its client address (the one behind
         TRUSTED_PROXIES, as rate limits see it), or refuse it with HTTP 429 before the upgrade.
-        None lets the request go on (and every HTTP request that is no handshake)."""
-        if not self.is_websocket_request(request):
-            return None
+        None lets the handshake go on."""
         app = request.app
         if ops.SHUTTING_DOWN in app and app[ops.SHUTTING_DOWN].is_set():
             return web.json_response(_http_error("The server is shutting down.", "SERVICE_UNAVAILABLE"), status=503)

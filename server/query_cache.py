@@ -30,7 +30,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from schema.document_cache import operation_type, selects_caller_fields
-from server.appkeys import SETTINGS
+from server.appkeys import REQUEST_REDIS, SETTINGS
 from server.settings import Settings
 
 log = logging.getLogger("livecart.query_cache")
@@ -49,14 +49,11 @@ class _Result:
 class DataVersion:
     """A number every write of ours moves on; in Redis when configured, else in this process."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_client: Any | None) -> None:
         self._local = 0
-        self._redis = None
-        if redis_url:
-            import redis.asyncio as redis
-
-            self._redis = redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-            db = self._redis.connection_pool.connection_kwargs.get("db", 0)
+        self._redis = redis_client
+        if redis_client is not None:
+            db = redis_client.connection_pool.connection_kwargs.get("db", 0)
             self._key = f"livecart:{db}:data-version"
 
     async def current(self) -> int | None:
@@ -84,10 +81,6 @@ class DataVersion:
                 # The others cannot learn of this write: they stop serving anything until the
                 # version can be read again, and their results age out within QUERY_CACHE_SECONDS.
                 log.warning("could not move the shared data version on: %r", exc)
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
 
 
 class QueryCache:
@@ -196,7 +189,5 @@ async def query_cache_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.query_cache_seconds <= 0:
         yield
         return
-    version = DataVersion(settings.redis_url)
-    app[QUERY_CACHE] = QueryCache(version, settings.query_cache_seconds)
+    app[QUERY_CACHE] = QueryCache(DataVersion(app[REQUEST_REDIS]), settings.query_cache_seconds)
     yield
-    await version.close()

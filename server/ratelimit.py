@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from models.errors import DomainError, ErrorCode
-from server.appkeys import SETTINGS
+from server.appkeys import REQUEST_REDIS, SETTINGS
 from server.settings import Settings
 
 log = logging.getLogger("livecart.ratelimit")
@@ -115,25 +115,13 @@ class RateLimiter:
         if wait > 0:
             raise DomainError(ErrorCode.RATE_LIMITED, limit.message, retryAfter=max(1, math.ceil(wait)))
 
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-
 
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
 async def ratelimit_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    client = None
-    if settings.redis_url:
-        import redis.asyncio as redis
-
-        # Short timeouts: a limit check must never hold a request while Redis is away.
-        client = redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    app[RATE_LIMITER] = RateLimiter(settings, client)
+    app[RATE_LIMITER] = RateLimiter(app[SETTINGS], app[REQUEST_REDIS])
     yield
-    await app[RATE_LIMITER].close()
 
 
 # ---------------------------------------------------------------- callers' addresses

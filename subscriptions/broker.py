@@ -8,7 +8,6 @@ fan-out, coalesced figures. `InProcessBroker` is the embedded default;
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 from subscriptions.events import Event, stream_channel
@@ -27,8 +26,6 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, event: Event) -> None: ...
 
-    def listen(self, channel: str) -> AsyncIterator[Event]: ...
-
 
 class InProcessBroker:
     """Delivers events to subscribers in this process only."""
@@ -44,9 +41,6 @@ class InProcessBroker:
 
     async def publish(self, channel: str, event: Event) -> None:
         self.hub.deliver(channel, event)
-
-    def listen(self, channel: str) -> AsyncIterator[Event]:
-        return self.hub.listen(channel)
 
 
 def create_broker(settings: Settings) -> Broker:

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from subscriptions.events import Event
@@ -323,16 +323,6 @@ class Hub:
             self._fan_out(channel, event)
 
     # ------------------------------------------------------------ subscribing
-
-    async def listen(self, channel: str) -> AsyncIterator[SharedEvent]:
-        """The events on `channel` from now on; the channel is subscribed before the
-        first event is awaited, so nothing published after this starts is missed."""
-        subscriber = await self.add(channel)
-        try:
-            while True:
-                yield await subscriber.get()
-        finally:
-            self.remove(subscriber)
 
     async def add(self, channel: str, wants: frozenset[str] | None = None) -> LocalSubscriber:
         """A new local subscriber of `channel`, hearing the event types in `wants` (None: all)."""

@@ -18,7 +18,6 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
 
 import orjson
 import redis.asyncio as redis
@@ -153,9 +152,6 @@ class RedisBroker:
                 log.error("closing with %d events not sent to redis", len(self._outbox))
 
     # ------------------------------------------------------------ subscribing
-
-    def listen(self, channel: str) -> AsyncIterator[Event]:
-        return self.hub.listen(channel)
 
     async def _ready(self, channel: str) -> None:
         """Subscribe the channel once per process; wait (briefly) until Redis confirms."""

@@ -81,7 +81,7 @@ async def test_without_reachable_redis_the_limit_still_holds_in_process():
         assert caught.value.extensions["code"] == "RATE_LIMITED"
         assert 1 <= caught.value.extensions["retryAfter"] <= 60
     finally:
-        await limiter.close()
+        await dead.aclose()
 
 
 async def test_redis_counts_a_sliding_window(settings, backend):
@@ -89,14 +89,15 @@ async def test_redis_counts_a_sliding_window(settings, backend):
         pytest.skip("needs Redis")
     import redis.asyncio as redis
 
-    limiter = RateLimiter(settings, redis.from_url(settings.redis_url))
+    client = redis.from_url(settings.redis_url)
+    limiter = RateLimiter(settings, client)
     try:
         waits = [await limiter.wait_seconds(BURST, "w") for _ in range(BURST.count + 1)]
         assert waits[:-1] == [0.0] * BURST.count
         assert 0 < waits[-1] <= BURST.window_seconds
         assert await limiter.wait_seconds(BURST, "another key") == 0.0
     finally:
-        await limiter.close()
+        await client.aclose()
 
 
 # ---------------------------------------------------------------- chat and joins
