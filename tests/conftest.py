@@ -20,14 +20,12 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 SERVICES_MISSING = "PostgreSQL/Redis tests skipped: set TEST_DATABASE_URL and TEST_REDIS_URL (.ci/run does)"
 
-BACKENDS = [
-    pytest.param("embedded", id="sqlite"),
-    pytest.param(
-        "services",
-        id="postgres",
-        marks=pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING),
-    ),
-]
+SERVICES_BACKEND = pytest.param(
+    "services",
+    id="postgres",
+    marks=pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING),
+)
+BACKENDS = [pytest.param("embedded", id="sqlite"), SERVICES_BACKEND]
 
 
 def pytest_report_header(config) -> str:

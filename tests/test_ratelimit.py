@@ -7,6 +7,7 @@ import pytest
 from server.app import create_app
 from server.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
 from server.settings import Settings
+from tests.conftest import SERVICES_BACKEND
 from tests.support import REGISTER, GraphQLClient, register
 
 LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
@@ -84,9 +85,8 @@ async def test_without_reachable_redis_the_limit_still_holds_in_process():
         await dead.aclose()
 
 
-async def test_redis_counts_a_sliding_window(settings, backend):
-    if backend != "services":
-        pytest.skip("needs Redis")
+@pytest.mark.parametrize("backend", [SERVICES_BACKEND])  # Redis only: no SQLite twin to skip
+async def test_redis_counts_a_sliding_window(settings):
     import redis.asyncio as redis
 
     client = redis.from_url(settings.redis_url)
