@@ -93,12 +93,15 @@ async def register(username: str, password: str, ttl_seconds: int) -> tuple[User
 async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
     # Only a name register would take can name an account (and a NUL never reaches PostgreSQL).
     user = await User.get_or_none(username=username) if USERNAME_PATTERN.fullmatch(username) else None
-    stored = user.password_hash if user else _DUMMY_HASH
+    # A password longer than register allows matches no account, yet it is hashed like any
+    # other (only its allowed length, to bound the work) so that refusing it takes as long.
+    acceptable = user is not None and len(password) <= MAX_PASSWORD_LENGTH
+    stored = user.password_hash if acceptable else _DUMMY_HASH
     try:
         await asyncio.to_thread(_hasher.verify, stored, password[:MAX_PASSWORD_LENGTH])
     except (VerificationError, InvalidHashError):
         raise _invalid_credentials() from None
-    if user is None:
+    if not acceptable:
         raise _invalid_credentials()
     return user, await issue_token(user, ttl_seconds)
 

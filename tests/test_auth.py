@@ -33,6 +33,15 @@ async def test_unknown_user_and_wrong_password_fail_alike(client):
     assert wrong_password["message"] == unknown_user["message"]
 
 
+async def test_only_the_whole_password_logs_in_even_at_the_longest(client):
+    longest = "p" * 256
+    await register(client, "alice", longest)
+    login = "mutation($p: String!) { login(username: \"alice\", password: $p) { token } }"
+    assert (await client.data(login, {"p": longest}))["login"]["token"]
+    for wrong in (longest + "and more", longest[:-1]):
+        assert (await client.error(login, {"p": wrong}))["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
 async def test_taken_username_is_a_conflict(client):
     await register(client, "alice")
     error = await client.error('mutation { register(username: "alice", password: "another pass") { token } }')
