@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from models.catalog import Product
 from models.errors import DomainError, ErrorCode, bad_input, not_found
 from models.fields import MoneyField, to_money
-from models.stream import LiveStream, StreamStatus, duration_seconds
+from models.stream import LiveStream, StreamProduct, StreamStatus, duration_seconds
 from models.user import utcnow
 
 MAX_LINE_QUANTITY = 100
@@ -246,7 +246,9 @@ class Purchase:
 
     order: Order
     stream_orders: list[StreamOrder]
-    product_ids: list[int]
+    # Live streams featuring what sold (their stock changed), read inside the transaction so
+    # that nothing after the commit can fail and make a placed order look undone.
+    offering_stream_ids: list[int]
 
     @property
     def stream_ids(self) -> list[int]:
@@ -331,7 +333,12 @@ async def place_order(buyer_id: int, lines: list[Line]) -> Purchase:
     for item in items:
         item.order_id = order.id
     await OrderItem.bulk_create(items)
-    return Purchase(order=order, stream_orders=stream_orders, product_ids=sorted(products))
+    offering = await StreamProduct.filter(
+        product_id__in=list(products), stream__status=StreamStatus.LIVE
+    ).values_list("stream_id", flat=True)
+    return Purchase(
+        order=order, stream_orders=stream_orders, offering_stream_ids=sorted(set(offering))
+    )
 
 
 async def checkout(buyer_id: int) -> Purchase:

@@ -173,8 +173,10 @@ async def start_stream(stream: LiveStream) -> LiveStream:
         status=StreamStatus.LIVE, started_at=now
     )
     if not changed:
+        await stream.refresh_from_db(fields=["status"])  # what it is now, not what the caller read
         raise conflict(f"Only a scheduled stream can go live; this one is {stream.status.value}.")
-    await stream.refresh_from_db()
+    # Set here, not re-read: a failed read after the commit would make a started stream look unstarted.
+    stream.status, stream.started_at = StreamStatus.LIVE, now
     return stream
 
 

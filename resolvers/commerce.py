@@ -10,7 +10,6 @@ from models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures,
 from models.engagement import StreamViewer
 from models.errors import not_found
 from models.fields import parse_id
-from models.stream import StreamProduct, StreamStatus
 from models.user import utcnow
 from resolvers.loaders import rows_by_id, rows_grouped
 from subscriptions import events
@@ -114,8 +113,5 @@ async def _publish_purchase(info: Info, purchase: Purchase) -> None:
         await publish_to_stream(broker, stream_order.stream_id, events.order_placed(stream_order.stream_id, stream_order.id))
     for stream_id in purchase.stream_ids:
         await publish_to_stream(broker, stream_id, events.stats_changed(stream_id))
-    offering = await StreamProduct.filter(
-        product_id__in=purchase.product_ids, stream__status=StreamStatus.LIVE
-    ).values_list("stream_id", flat=True)
-    for stream_id in sorted({*offering, *purchase.stream_ids}):
+    for stream_id in sorted({*purchase.offering_stream_ids, *purchase.stream_ids}):
         await publish_to_stream(broker, stream_id, events.stream_updated(stream_id))
