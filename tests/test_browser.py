@@ -326,44 +326,90 @@ async def test_the_page_catches_up_on_what_it_missed_while_disconnected(site, br
     talker = await register(api, unique("talker"))
     stream_id = await live_stream_from_models(api, seller.token)
     dialogs = Dialogs()
+    comment = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
+    for text in ("first", "taken back"):
+        taken_back = (await api.data(comment, {"s": stream_id, "t": text}, token=talker.token))["postComment"]["id"]
     page = await new_page(browser, site, dialogs)
     await page.goto(f"/live/{stream_id}")
     connection = page.locator("#connection")
     await expect(connection).to_have_attribute("data-status", "connected")
+    await expect(page.locator(".comment .text")).to_have_text(["first", "taken back"])
+    await expect(page.locator("#comment-count")).to_have_text("2 comments")
 
     # The socket drops; what happens before it is back arrives by no subscription.
     await page.evaluate("window.livecart.socket.drop()")
     await expect(connection).to_have_attribute("data-status", "reconnecting")
-    await api.data(
-        "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }",
-        {"s": stream_id, "t": "said while you were away"},
-        token=talker.token,
-    )
+    await api.data(comment, {"s": stream_id, "t": "said while you were away"}, token=talker.token)
+    await api.data("mutation($id: ID!) { deleteComment(id: $id) }", {"id": taken_back}, token=talker.token)
     await api.data('mutation($s: ID!) { react(streamId: $s, kind: LIKE) { likes } }', {"s": stream_id}, token=talker.token)
 
+    # Back: the new comment is there, the deleted one gone, the older one kept, and every figure right.
     await expect(connection).to_have_attribute("data-status", "connected", timeout=10000)
-    await expect(page.locator(".comment .text")).to_have_text(["said while you were away"])
+    await expect(page.locator(".comment .text")).to_have_text(["first", "said while you were away"])
     await expect(page.locator("#like-count")).to_have_text("1")
+    await expect(page.locator("#comment-count")).to_have_text("2 comments")
 
-    # And the new subscriptions carry what follows.
-    await api.data(
-        "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }",
-        {"s": stream_id, "t": "and after"},
-        token=talker.token,
-    )
-    await expect(page.locator(".comment .text")).to_have_text(["said while you were away", "and after"])
+    # And the new subscriptions carry what follows, counted once.
+    await api.data(comment, {"s": stream_id, "t": "and after"}, token=talker.token)
+    await expect(page.locator(".comment .text")).to_have_text(["first", "said while you were away", "and after"])
+    await expect(page.locator("#comment-count")).to_have_text("3 comments")
 
 
-async def test_an_expired_token_sends_the_viewer_to_the_servers_login_url(site, browser, api):
+async def test_a_token_revoked_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
+    seller = await register(api, unique("seller"))
+    viewer = await register(api, unique("viewer"))
+    stream_id = await live_stream_from_models(api, seller.token)
+    page = await new_page(browser, site, Dialogs(), token=viewer.token)
+    await page.goto(f"/live/{stream_id}")
+    await expect(page.locator("#username")).to_have_text(viewer.username)
+    await expect(page.locator("#stream-title")).to_have_text("Catch-up test")  # and its buttons wired
+    await api.data("mutation { logout }", token=viewer.token)
+    await page.locator(".reaction").first.click()
+    # The API's UNAUTHENTICATED error carries loginUrl, which returns to this stream.
+    await page.wait_for_url(ends_with(f"/login?return=/live/{stream_id}"))
+    await expect(page.locator("#login-reason")).to_contain_text("taken straight back")
+
+
+async def test_a_page_opened_with_an_unknown_token_goes_on_logged_out_and_live(site, browser, api):
     seller = await register(api, unique("seller"))
     stream_id = await live_stream_from_models(api, seller.token)
     page = await new_page(browser, site, Dialogs(), token="a-token-the-server-does-not-know")
     await page.goto(f"/live/{stream_id}")
     await expect(page.locator("#stream-title")).to_have_text("Catch-up test")
+    # Not stuck offering the token to the socket (refused with 4403) for ever.
+    await expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+    await expect(page.locator("#login-link")).to_be_visible()
+    assert await page.evaluate("localStorage.getItem('livecart.token')") is None
     await page.locator(".reaction").first.click()
-    # The API's UNAUTHENTICATED error carries loginUrl, which returns to this stream.
-    await page.wait_for_url(ends_with(f"/login?return=/live/{stream_id}"))
-    await expect(page.locator("#login-reason")).to_contain_text("taken straight back")
+    await page.wait_for_url(ends_with(f"/login?return=%2Flive%2F{stream_id}"))
+
+
+async def test_a_viewer_who_came_before_go_live_is_counted_once_it_starts(site, browser, api):
+    seller = await make_vendor(api, unique("seller"), products=1)
+    created = await api.data(
+        "mutation($p: [ID!]!) { createStream(title: \"Soon\", productIds: $p) { id } }",
+        {"p": [str(seller.product_ids[0])]},
+        token=seller.token,
+    )
+    stream_id = created["createStream"]["id"]
+    page = await new_page(browser, site, Dialogs())
+    await page.goto(f"/live/{stream_id}")
+    await expect(page.locator("#stream-status")).to_have_text("SCHEDULED")
+    await expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+
+    await api.data("mutation($id: ID!) { startStream(id: $id) { id } }", {"id": stream_id}, token=seller.token)
+    await expect(page.locator("#stream-status")).to_have_text("LIVE")
+    await expect(page.locator("#viewer-count")).to_have_text("1")
+    figures = await api.data("query($id: ID!) { stream(id: $id) { viewerCount } }", {"id": stream_id})
+    assert figures["stream"]["viewerCount"] == 1
+
+
+@pytest.mark.parametrize("sneaky", ["%2F%09%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example"])
+async def test_login_goes_back_only_to_a_page_of_this_site(site, browser, sneaky):
+    page = await new_page(browser, site, Dialogs())
+    await page.goto(f"/login?return={sneaky}")
+    await log_in_through_the_page(page, unique("viewer"), "viewer password", register_new=True)
+    await page.wait_for_url(f"{site}/")
 
 
 async def test_the_dashboard_shows_the_figures_the_simulator_counted(browser, settings):

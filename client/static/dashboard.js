@@ -3,7 +3,7 @@
 // product, and End Stream with Save or Delete.
 
 import { LiveSocket, gql } from "/static/graphql.js";
-import { $, fill, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
+import { $, CommentFeed, fill, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
 const ORDER_FIELDS = "id orderId quantity amount createdAt product { id name } buyer { id username }";
@@ -44,7 +44,7 @@ const dash = {
   seller: null,
   clock: null,
   socket: null,
-  comments: new Map(),
+  comments: null, // CommentFeed
   orders: new Map(),
   viewersTimer: null,
 };
@@ -118,26 +118,13 @@ function commentElement(comment) {
     remove.disabled = true;
     try {
       await gql(DELETE_COMMENT, { id: comment.id });
-      el.remove();
-      dash.comments.delete(comment.id);
+      dash.comments.remove(comment.id);
     } catch (err) {
       notify(err.message, "error");
       remove.disabled = false;
     }
   });
   return el;
-}
-
-function addComments(comments) {
-  const list = $("#seller-comments");
-  for (const comment of comments) {
-    if (dash.comments.has(comment.id)) continue;
-    const el = commentElement(comment);
-    dash.comments.set(comment.id, el);
-    list.appendChild(el);
-  }
-  trimFeed(dash.comments);
-  list.scrollTop = list.scrollHeight;
 }
 
 function orderElement(order) {
@@ -301,7 +288,7 @@ async function refresh() {
   renderStats(stream.stats);
   renderViewers(stream.activeViewers);
   addOrders(stream.orders || []);
-  addComments(stream.comments);
+  dash.comments.catchUp(stream.comments);
   renderFeatured(stream.featuredProducts);
   return stream;
 }
@@ -317,7 +304,7 @@ function subscribe() {
   });
   const vars = { s: dash.id };
   socket.subscribe(SUB_STATS, vars, { next: (d) => renderStats(d.streamStats) });
-  socket.subscribe(SUB_COMMENTS, vars, { next: (d) => addComments([d.commentAdded]) });
+  socket.subscribe(SUB_COMMENTS, vars, { next: (d) => dash.comments.add([d.commentAdded]) });
   socket.subscribe(SUB_ORDERS, vars, { next: (d) => addOrders([d.orderPlaced]) });
   socket.subscribe(SUB_VIEWERS, vars, { next: refreshViewersSoon });
   socket.subscribe(SUB_STREAM, vars, {
@@ -333,6 +320,7 @@ function subscribe() {
 export async function openDashboard(id, seller) {
   dash.id = id;
   dash.seller = seller;
+  dash.comments = new CommentFeed($("#seller-comments"), commentElement, MAX_FEED);
   let stream;
   try {
     stream = await refresh();

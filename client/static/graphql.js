@@ -80,6 +80,8 @@ export function goToLogin(error = null) {
  * When the connection drops it reconnects with backoff, subscribes again, and
  * calls onReconnect so the page can reload what it may have missed.
  */
+const FORBIDDEN_TOKEN = 4403; // graphql-transport-ws close code for a connection_init the server refused
+
 export class LiveSocket {
   constructor({ onReconnect = () => {}, onStatus = () => {} } = {}) {
     this.onReconnect = onReconnect;
@@ -111,11 +113,18 @@ export class LiveSocket {
       ws.send(JSON.stringify({ type: "connection_init", payload }));
     });
     ws.addEventListener("message", (event) => this.handle(ws, event.data));
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.acked = false;
-      if (!this.closed) this.scheduleReconnect();
+      if (this.closed) return;
+      if (event.code === FORBIDDEN_TOKEN && getToken()) {
+        // The token was refused: go on as a logged-out viewer rather than offer it again.
+        clearToken();
+        this.connect();
+        return;
+      }
+      this.scheduleReconnect();
     });
     // An error is always followed by close, which does the reconnecting.
     ws.addEventListener("error", () => {});

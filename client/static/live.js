@@ -5,7 +5,7 @@
 import { GraphQLError, LiveSocket, getToken, goToLogin, gql, loginUrl } from "/static/graphql.js";
 import { attachVideo } from "/static/video.js";
 import {
-  $, currentUser, fill, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
+  $, CommentFeed, currentUser, fill, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
 } from "/static/ui.js";
 
 const streamId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
@@ -49,9 +49,11 @@ const MAX_COMMENTS_SHOWN = 300;
 const state = {
   stream: null,
   myReaction: null,
-  comments: new Map(), // id -> element
+  feed: null, // CommentFeed
+  commentCount: null,
   clock: null,
   session: null, // {id, expiresAt}
+  joining: false,
   heartbeatTimer: null,
   video: null,
   socket: null,
@@ -84,7 +86,10 @@ function renderCounts({ viewerCount, likes, dislikes, commentCount }) {
   if (viewerCount !== undefined) fill($("#viewer-count"), String(viewerCount));
   if (likes !== undefined) fill($("#like-count"), String(likes));
   if (dislikes !== undefined) fill($("#dislike-count"), String(dislikes));
-  if (commentCount !== undefined) fill($("#comment-count"), `${commentCount} comments`);
+  if (commentCount !== undefined) {
+    state.commentCount = commentCount;
+    fill($("#comment-count"), commentCount === 1 ? "1 comment" : `${commentCount} comments`);
+  }
 }
 
 function renderMyReaction() {
@@ -102,36 +107,6 @@ function commentElement(comment) {
     " ",
     h("time", { class: "muted small", datetime: comment.createdAt }, formatTime(comment.createdAt)),
   );
-}
-
-/** Adds comments not shown yet, in order, keeping the view at the bottom if it was there. */
-function addComments(comments) {
-  const list = $("#comments");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  for (const comment of comments) {
-    if (state.comments.has(comment.id)) continue;
-    const el = commentElement(comment);
-    state.comments.set(comment.id, el);
-    list.appendChild(el);
-  }
-  while (state.comments.size > MAX_COMMENTS_SHOWN) {
-    const [oldest, el] = state.comments.entries().next().value;
-    el.remove();
-    state.comments.delete(oldest);
-  }
-  if (atBottom) list.scrollTop = list.scrollHeight;
-}
-
-/** After a reconnect: the latest comments from the server are the truth (deleted ones go). */
-function replaceComments(comments) {
-  const latest = new Set(comments.map((c) => c.id));
-  for (const [id, el] of state.comments) {
-    if (!latest.has(id)) {
-      el.remove();
-      state.comments.delete(id);
-    }
-  }
-  addComments(comments);
 }
 
 function productElement(product, index) {
@@ -213,7 +188,7 @@ async function postComment(event) {
     try {
       const data = await gql(POST_COMMENT, { s: streamId, t: text });
       input.value = "";
-      addComments([data.postComment]);
+      bumpCommentCount(state.feed.add([data.postComment]));
     } finally {
       $("#comment-send").disabled = false;
       input.focus();
@@ -269,15 +244,18 @@ function heartbeatDelay(expiresAt) {
 }
 
 async function join() {
-  if (state.stream?.status === "ENDED") return;
+  if (state.stream?.status === "ENDED" || state.session || state.joining) return;
+  state.joining = true;
   try {
     const data = await gql(JOIN, { s: streamId });
     state.session = data.joinStream;
     renderCounts({ viewerCount: data.joinStream.viewerCount });
     scheduleHeartbeat();
   } catch (err) {
-    // Cannot join (ended, or the server is away): try again later unless it ended.
+    // Not live (yet, or any more: applyStream joins when it goes live) or the server is away.
     if (err.code !== "CONFLICT" && err.code !== "NOT_FOUND") retryPresence();
+  } finally {
+    state.joining = false;
   }
 }
 
@@ -330,6 +308,7 @@ function applyStream(stream) {
   if (previousStatus !== stream.status || state.video?.url !== stream.playbackUrl) {
     state.video?.update(stream.playbackUrl, stream.status);
   }
+  if (stream.status === "LIVE") join();
   if (stream.status === "ENDED") leave();
 }
 
@@ -342,7 +321,7 @@ async function refreshStream() {
     renderCounts(stream);
     state.myReaction = stream.myReaction;
     renderMyReaction();
-    replaceComments(stream.comments);
+    state.feed.catchUp(stream.comments);
   } catch (err) {
     notify(`Could not refresh the stream: ${err.message}`, "error");
   }
@@ -358,7 +337,7 @@ function subscribe() {
     },
   });
   const vars = { s: streamId };
-  socket.subscribe(SUB_COMMENTS, vars, { next: (d) => { addComments([d.commentAdded]); bumpCommentCount(); } });
+  socket.subscribe(SUB_COMMENTS, vars, { next: (d) => bumpCommentCount(state.feed.add([d.commentAdded])) });
   socket.subscribe(SUB_VIEWERS, vars, { next: (d) => renderCounts({ viewerCount: d.viewerCount.count }) });
   socket.subscribe(SUB_REACTIONS, vars, { next: (d) => renderCounts(d.reactionsChanged) });
   // When the server ends the subscription (the stream ended), the last word comes from a fresh read.
@@ -367,10 +346,8 @@ function subscribe() {
   return socket;
 }
 
-function bumpCommentCount() {
-  const el = $("#comment-count");
-  const n = parseInt(el.textContent, 10);
-  if (Number.isFinite(n)) el.textContent = `${n + 1} comments`;
+function bumpCommentCount(added) {
+  if (added && state.commentCount !== null) renderCounts({ commentCount: state.commentCount + added });
 }
 
 // ---------------------------------------------------------------- start
@@ -401,7 +378,8 @@ async function start() {
   renderCounts(stream);
   renderMyReaction();
   renderProducts(stream.featuredProducts);
-  addComments(stream.comments);
+  state.feed = new CommentFeed($("#comments"), commentElement, MAX_COMMENTS_SHOWN);
+  state.feed.add(stream.comments);
   state.video = attachVideo($("#video"), $("#video-placeholder"), $("#video-message"));
   state.video.update(stream.playbackUrl, stream.status);
 
@@ -414,6 +392,8 @@ async function start() {
   subscribe();
   join();
   window.addEventListener("pagehide", leave);
+  // A page restored from the back/forward cache left on pagehide: it is watching again.
+  window.addEventListener("pageshow", (event) => event.persisted && join());
   // Scripts and tests can reach the page's live parts here.
   window.livecart = { streamId, socket: state.socket, state };
 }

@@ -6,10 +6,20 @@ import { $, fill } from "/static/ui.js";
 const LOGIN = `mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token user { username } } }`;
 const REGISTER = `mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token user { username } } }`;
 
-/** Where to go afterwards: a path on this site, never another site (no open redirect). */
+/**
+ * Where to go afterwards: a path on this site, never another site (no open redirect).
+ * Resolved the way the browser will resolve it, since browsers drop tabs and newlines
+ * from URLs ("/\t/evil.example" is "//evil.example") and read "\\" as "/".
+ */
 export function safeReturn(value) {
-  if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return "/";
-  return value;
+  if (!value || !value.startsWith("/")) return "/";
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch (err) {
+    return "/";
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
 }
 
 const returnTo = safeReturn(new URLSearchParams(location.search).get("return"));

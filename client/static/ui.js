@@ -79,6 +79,53 @@ export function runningClock(seconds, render, { running = true } = {}) {
   return { stop: () => clearInterval(timer) };
 }
 
+/**
+ * A chat feed in a list element: comments oldest first, each shown once, at most `max`.
+ * Comment ids grow with time, which is what lets a catch-up tell deleted from older.
+ */
+export class CommentFeed {
+  constructor(list, render, max) {
+    this.list = list;
+    this.render = render;
+    this.max = max;
+    this.shown = new Map(); // id -> element
+  }
+
+  /** Adds the comments not shown yet, staying at the bottom if the reader was there; returns how many. */
+  add(comments) {
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
+    let added = 0;
+    for (const comment of comments) {
+      if (this.shown.has(comment.id)) continue;
+      const el = this.render(comment);
+      this.shown.set(comment.id, el);
+      this.list.appendChild(el);
+      added += 1;
+    }
+    while (this.shown.size > this.max) this.remove(this.shown.keys().next().value);
+    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+    return added;
+  }
+
+  /**
+   * After a reconnect: `latest` (the newest page, oldest first) is the truth for the span it
+   * covers, so a shown comment in that span that it lacks was deleted; older ones stay.
+   */
+  catchUp(latest) {
+    const oldest = latest.length ? BigInt(latest[0].id) : null;
+    const present = new Set(latest.map((c) => c.id));
+    for (const id of [...this.shown.keys()]) {
+      if ((oldest === null || BigInt(id) >= oldest) && !present.has(id)) this.remove(id);
+    }
+    return this.add(latest);
+  }
+
+  remove(id) {
+    this.shown.get(id)?.remove();
+    this.shown.delete(id);
+  }
+}
+
 /** Shows a short message in the page's toast area. */
 export function notify(text, kind = "info") {
   let area = $("#toasts");
@@ -94,12 +141,16 @@ export function notify(text, kind = "info") {
 /** The logged-in user ({id, username, vendor}) or null. */
 export async function currentUser() {
   if (!getToken()) return null;
+  let data;
   try {
-    const data = await gql("{ me { id username vendor { id name } } }");
-    return data.me;
+    data = await gql("{ me { id username vendor { id name } } }");
   } catch (err) {
     return null;
   }
+  // The server knows no one by this token (expired or revoked): forget it, or the
+  // subscriptions' socket would keep offering it and be refused (4403) on every retry.
+  if (!data.me) clearToken();
+  return data.me;
 }
 
 /** Fills the header's account area: the username and Log out, or Log in. */
