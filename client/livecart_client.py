@@ -128,18 +128,22 @@ class Connection:
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for message in self.ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                continue
-            body = message.json()
-            if body.get("type") == "ping":
-                await self.ws.send_json({"type": "pong"})
-            inbox = self._inboxes.get(body.get("id"))
-            if inbox is not None:
-                inbox.put_nowait(body)
-        self.close_code = self.ws.close_code
-        for inbox in self._inboxes.values():
-            inbox.put_nowait({"type": "closed"})
+        try:
+            async for message in self.ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                body = message.json()
+                if body.get("type") == "ping":
+                    await self.ws.send_json({"type": "pong"})
+                inbox = self._inboxes.get(body.get("id"))
+                if inbox is not None:
+                    inbox.put_nowait(body)
+        finally:
+            # However reading ends (closed, garbled, or a pong into a closing socket),
+            # every operation hears of it rather than wait for ever.
+            self.close_code = self.ws.close_code
+            for inbox in self._inboxes.values():
+                inbox.put_nowait({"type": "closed"})
 
     async def subscribe(self, query: str, variables: dict | None = None) -> AsyncIterator[dict]:
         """Each result's data; LivecartError for errors; ends when the server completes."""
@@ -148,6 +152,8 @@ class Connection:
 
     async def start(self, query: str, variables: dict | None = None) -> AsyncIterator[dict]:
         """Send the subscription now; iterate the returned results later."""
+        if self._reader is not None and self._reader.done():
+            raise self._closed()
         operation = str(next(self._ids))
         self._inboxes[operation] = asyncio.Queue()
         await self.ws.send_json(
@@ -175,12 +181,14 @@ class Connection:
                     return
                 else:  # the connection closed
                     completed = True
-                    raise LivecartError([{"message": f"connection closed ({self.close_code})",
-                                          "extensions": {"code": "CLOSED"}}])
+                    raise self._closed()
         finally:
             self._inboxes.pop(operation, None)
             if not completed and not self.ws.closed:
                 await self.ws.send_json({"id": operation, "type": "complete"})
+
+    def _closed(self) -> "LivecartError":
+        return LivecartError([{"message": f"connection closed ({self.close_code})", "extensions": {"code": "CLOSED"}}])
 
     async def close(self) -> None:
         await self.ws.close()

@@ -180,7 +180,7 @@ class Viewer:
         self.username = f"sim-{run}-{number}"
         self.client = LivecartClient(plan.url, session=session)
         self.session_id: str | None = None
-        self.heartbeat_due = 0.0
+        self.presence: asyncio.Task | None = None
         self.reaction: str | None = None
 
     async def arrive(self, password: str) -> None:
@@ -189,26 +189,33 @@ class Viewer:
         session = (await self.client.execute(JOIN, {"s": self.stream_id}))["joinStream"]
         self.session_id = session["id"]
         self.tally.joined += 1
-        self.schedule_heartbeat(session["expiresAt"])
+        # Heartbeats start at once: arriving takes a while (a password hash per viewer), and the
+        # first to join must not lapse while the last are still registering.
+        self.presence = asyncio.create_task(self.keep_alive(session["expiresAt"]))
 
-    def schedule_heartbeat(self, expires_at: str) -> None:
-        # A third of the session's life left, so one slow heartbeat never lets it lapse.
-        left = (dt.datetime.fromisoformat(expires_at) - dt.datetime.now(dt.timezone.utc)).total_seconds()
-        self.heartbeat_due = time.monotonic() + min(20.0, max(2.0, left / 3))
+    async def keep_alive(self, expires_at: str) -> None:
+        while True:
+            # A third of the session's life left, so one slow heartbeat never lets it lapse.
+            left = (dt.datetime.fromisoformat(expires_at) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            await asyncio.sleep(min(20.0, max(2.0, left / 3)))
+            try:
+                session = (await self.client.execute(HEARTBEAT, {"id": self.session_id}))["viewerHeartbeat"]
+            except (LivecartError, aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                self.tally.errors += 1
+                await asyncio.sleep(5.0)  # and try again: the session outlives a missed heartbeat
+                continue
+            expires_at = session["expiresAt"]
+            self.tally.heartbeats += 1
 
     async def act_until(self, deadline: float) -> None:
         rate = self.plan.comment_rate + self.plan.react_rate + self.plan.buy_rate
         while True:
             now = time.monotonic()
-            next_action = now + (self.rng.expovariate(rate) if rate > 0 else deadline)
-            wake = min(next_action, self.heartbeat_due, deadline)
+            wake = min(now + (self.rng.expovariate(rate) if rate > 0 else deadline), deadline)
             await asyncio.sleep(max(0.0, wake - now))
             if wake >= deadline:
                 return
-            if wake == self.heartbeat_due:
-                await self.guarded(self.heartbeat)
-            else:
-                await self.guarded(self.pick_action(rate))
+            await self.guarded(self.pick_action(rate))
 
     def pick_action(self, rate: float) -> Callable:
         roll = self.rng.random() * rate
@@ -230,12 +237,6 @@ class Viewer:
                 self.tally.errors += 1
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             self.tally.errors += 1
-
-    async def heartbeat(self) -> None:
-        self.heartbeat_due = time.monotonic() + 5.0  # retried soon if this one fails
-        session = (await self.client.execute(HEARTBEAT, {"id": self.session_id}))["viewerHeartbeat"]
-        self.schedule_heartbeat(session["expiresAt"])
-        self.tally.heartbeats += 1
 
     async def comment(self) -> None:
         text = f"{self.rng.choice(COMMENT_LINES)} (#{self.number})"
@@ -277,6 +278,11 @@ class Viewer:
         self.tally.revenue += Decimal(order["total"])
 
     async def leave(self) -> None:
+        if self.presence is not None:
+            self.presence.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.presence
+            self.presence = None
         if self.session_id is None:
             return
         with contextlib.suppress(LivecartError, aiohttp.ClientError, asyncio.TimeoutError):
