@@ -17,6 +17,8 @@ from strawberry.types import Info
 
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
+from models.engagement import viewer_count
+from models.user import utcnow
 from schema.stream import LiveStream
 from subscriptions.hub import SharedEvent
 from subscriptions.resolvers import Step, follow_stream, shared_stream_row
@@ -31,6 +33,12 @@ class _ContextOnly:
 
     def __init__(self, context: Any) -> None:
         self.context = context
+
+
+async def _viewer_count_now(stream_id: int) -> ViewerCount:
+    # Read, not taken from the event: counts from other processes come through Redis later
+    # than our own, so the newest event to arrive may carry an older count than one shown.
+    return ViewerCount.from_model(stream_id, await viewer_count(stream_id, utcnow()))
 
 
 COMMENTS = frozenset({"comment_added"})
@@ -83,12 +91,12 @@ class RealtimeSubscription:
     @strawberry.subscription(description="The count now, at once, then each change.")
     async def viewer_count(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ViewerCount, None]:
         async def count_of(event: SharedEvent) -> ViewerCount:
-            return ViewerCount.from_model(event["stream_id"], event["count"])
+            return await event.once("viewers", lambda: _viewer_count_now(event["stream_id"]))
 
         async for value in _follow(info, stream_id, VIEWERS, count_of):
             if isinstance(value, Step):
                 if value.stream is not None:
-                    yield ViewerCount.from_model(value.stream.id, value.stream.viewer_count)
+                    yield await _viewer_count_now(value.stream.id)
             else:
                 yield value
 
@@ -96,10 +104,9 @@ class RealtimeSubscription:
     async def reactions_changed(
         self, info: Info, stream_id: strawberry.ID
     ) -> AsyncGenerator[ReactionCounts, None]:
-        async def counts_of(event: SharedEvent) -> ReactionCounts:
-            return ReactionCounts(
-                stream_id=strawberry.ID(str(event["stream_id"])), likes=event["likes"], dislikes=event["dislikes"]
-            )
+        async def counts_of(event: SharedEvent) -> ReactionCounts | None:
+            row = await shared_stream_row(event)
+            return ReactionCounts.from_model(row) if row is not None else None
 
         async for value in _follow(info, stream_id, REACTIONS, counts_of):
             if isinstance(value, Step):

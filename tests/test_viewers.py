@@ -7,11 +7,13 @@ import datetime as dt
 import pytest
 from tortoise.transactions import in_transaction
 
+from client.livecart_client import LivecartClient
 from models import engagement
 from models import stream as streams
 from models.engagement import StreamViewer, StreamViewerUser
 from models.stream import LiveStream, StreamStatus
 from models.user import utcnow
+from tests.realtime_support import VIEWERS, base_url, next_of
 from tests.support import make_vendor, register
 
 JOIN = "mutation($s: ID!) { joinStream(streamId: $s) { id streamId expiresAt viewerCount } }"
@@ -167,6 +169,10 @@ async def test_lapsed_sessions_stop_counting_and_the_sweeper_closes_them(client)
 
     # At once, before any sweep: the API no longer counts them, nor renews them.
     assert await viewer_count(client, stream.id) == 1
+    async with LivecartClient(base_url(client)) as watcher:
+        counts = watcher.subscribe(VIEWERS, {"s": str(stream.id)})
+        assert (await next_of(counts))["viewerCount"]["count"] == 1  # the subscription's first word agrees
+        await counts.aclose()
     assert await viewer_count(client, other.id) == 0
     assert (await client.data(HEARTBEAT, {"id": watching["id"]}))["viewerHeartbeat"]["viewerCount"] == 1
     assert (await client.error(HEARTBEAT, {"id": quiet["id"]}))["extensions"]["code"] == "CONFLICT"
