@@ -52,3 +52,52 @@ async def test_money_round_trips_exactly(client):
     product = await Product.get(id=seller.product_ids[0])
     assert product.price == Decimal("0.10") and isinstance(product.price, Decimal)
     assert sum([product.price] * 30, Decimal(0)) == Decimal("3.00")
+
+
+# The seed's indexes (prefixed with their table: index names are per database, not per table),
+# and ours that the queries lean on.
+SEED_INDEXES = {
+    "orders_idx_buyer_id": ("orders", ["buyer_id", "created_at"]),
+    "order_items_idx_order_id": ("order_items", ["order_id"]),
+    "products_idx_vendor_id": ("products", ["vendor_id"]),
+    "live_streams_idx_status": ("live_streams", ["status", "started_at"]),
+    "live_streams_idx_vendor_id": ("live_streams", ["vendor_id", "created_at"]),
+    "stream_viewers_idx_active_expiry": ("stream_viewers", ["is_active", "expires_at"]),
+    "saved_streams_idx_vendor_id": ("saved_streams", ["vendor_id"]),
+    "saved_streams_idx_streamed_at": ("saved_streams", ["streamed_at"]),
+    "saved_streams_idx_saved_at": ("saved_streams", ["saved_at"]),
+    "stream_interactions_idx_stream_user": ("stream_interactions", ["stream_id", "user_id"]),
+    "stream_interactions_idx_stream_type": ("stream_interactions", ["stream_id", "interaction_type"]),
+    "stream_interactions_idx_created_at": ("stream_interactions", ["created_at"]),
+    "stream_viewers_stream_id": ("stream_viewers", ["stream_id", "is_active"]),
+    "stream_orders_idx_stream_id": ("stream_orders", ["stream_id"]),
+    "stream_orders_idx_vendor_id": ("stream_orders", ["vendor_id"]),
+    "stream_orders_idx_created_at": ("stream_orders", ["created_at"]),
+    "stream_interactions_one_reaction": ("stream_interactions", ["stream_id", "user_id"]),
+}
+
+
+async def _indexes() -> dict[str, tuple[str, list[str]]]:
+    """Every index the migrations made: name -> (table, columns in order)."""
+    connection = LiveStream._meta.db
+    if connection.capabilities.dialect == "sqlite":
+        found = {}
+        for row in await connection.execute_query_dict("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"):
+            columns = await connection.execute_query_dict(f"PRAGMA index_info('{row['name']}')")
+            found[row["name"]] = (row["tbl_name"], [c["name"] for c in sorted(columns, key=lambda c: c["seqno"])])
+        return found
+    rows = await connection.execute_query_dict(
+        "SELECT i.relname AS name, t.relname AS tbl, array_agg(a.attname ORDER BY k.ord) AS columns"
+        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()"
+        " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)"
+        " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+        " GROUP BY i.relname, t.relname"
+    )
+    return {row["name"]: (row["tbl"], list(row["columns"])) for row in rows}
+
+
+async def test_the_seeds_indexes_exist_on_their_columns(client):
+    found = await _indexes()
+    for name, expected in SEED_INDEXES.items():
+        assert found.get(name) == expected, (name, found.get(name))
