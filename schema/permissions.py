@@ -11,12 +11,19 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from models.catalog import Vendor
-from models.errors import forbidden
+from models.errors import DomainError, forbidden
+from models.fields import parse_id
 
 
 def return_path_for(kwargs: dict[str, Any]) -> str | None:
-    stream_id = kwargs.get("stream_id")
-    return f"/live/{stream_id}" if stream_id is not None else None
+    """The stream page to come back to after logging in; none for an id that names no page."""
+    raw = kwargs.get("stream_id")
+    if raw is None:
+        return None
+    try:
+        return f"/live/{parse_id('streamId', raw)}"
+    except DomainError:
+        return None
 
 
 class IsAuthenticated(BasePermission):

@@ -63,6 +63,11 @@ async def test_anonymous_reactions_are_sent_to_log_in_and_back(client):
         error = await client.error(query, variables)
         assert error["extensions"]["code"] == "UNAUTHENTICATED"
         assert error["extensions"]["loginUrl"].endswith(f"return=/live/{stream.id}")
+    # The way back names the stream as its page does, never the id as sent.
+    padded = await client.error(REACT, {"s": f" {stream.id}", "k": "LIKE"})
+    assert padded["extensions"]["loginUrl"].endswith(f"return=/live/{stream.id}")
+    malformed = await client.error(REACT, {"s": "../seller", "k": "LIKE"})
+    assert malformed["extensions"]["code"] == "UNAUTHENTICATED" and "return=" not in malformed["extensions"]["loginUrl"]
     assert await StreamInteraction.all().count() == 0
 
 

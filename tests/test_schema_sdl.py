@@ -2,6 +2,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from schema import build_schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -12,9 +14,10 @@ def test_exported_sdl_matches_the_code():
     assert exported == build_schema().as_str() + "\n", "schema.graphql drifted: run `livecart export-schema`"
 
 
-def test_contract_holds_for_what_is_built():
+def test_the_served_schema_keeps_the_contract():
     checker = ROOT.parent / "shared" / "tools" / "contract_check.py"
+    if not checker.exists():
+        pytest.skip(f"the contract checker is not beside this checkout ({checker})")
     result = subprocess.run([sys.executable, str(checker), "--sdl", str(ROOT / "schema.graphql")], capture_output=True, text=True)
-    # Only types and fields that later issues build may still be missing; nothing may be changed.
-    for line in result.stdout.splitlines()[:-1]:
-        assert line.startswith(("TYPE_REMOVED", "FIELD_REMOVED")), line
+    # Every contract field is built: nothing may be missing or changed.
+    assert result.returncode == 0 and result.stdout.strip().endswith("contract holds"), result.stdout + result.stderr
