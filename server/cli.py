@@ -29,10 +29,14 @@ def _use_uvloop() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
-    if args.host:
+    if args.host is not None:
         settings = settings.replace(host=args.host)
-    if args.port:
+    if args.port is not None:
         settings = settings.replace(port=args.port)
+    try:
+        settings.validate()
+    except SettingsError as exc:  # names PORT/HOST: the flag's value stands in for them
+        sys.exit(f"livecart: {exc} (from --port/--host)")
     if args.workers is not None:
         if args.workers <= 0:
             sys.exit("livecart: --workers must be a positive whole number")

@@ -42,3 +42,11 @@ def test_a_bad_value_stops_the_cli_with_one_line():
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "livecart: PORT: 'nope' is not a whole number"
+
+
+def test_a_bad_port_flag_stops_serve_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--port", "70000"], env={"PATH": ""}, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "livecart: PORT: 70000 is not a TCP port (1-65535) (from --port/--host)"
