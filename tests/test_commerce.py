@@ -10,6 +10,7 @@ from models.catalog import Product
 from models.commerce import CartItem, Order, StreamOrder
 from models.stream import LiveStream
 from models.user import register as register_user
+from tests.realtime_support import broker_of
 from tests.support import make_vendor, register
 
 ADD = "mutation($p: ID!, $q: Int! = 1, $s: ID) { addToCart(productId: $p, quantity: $q, streamId: $s) { items { product { id } quantity streamId } total } }"
@@ -49,6 +50,9 @@ async def test_cart_adds_merges_and_removes(client):
         ({"p": a, "q": 6}, "OUT_OF_STOCK"), ({"p": "9999"}, "NOT_FOUND"), ({"p": a, "s": "9999"}, "NOT_FOUND"),
     ):
         assert (await client.error(ADD, variables, token=buyer.token))["extensions"]["code"] == code
+    for quantity in (0, 101):
+        refused = await client.error(BUY, {"p": a, "q": quantity}, token=buyer.token)
+        assert refused["extensions"] == {"code": "BAD_USER_INPUT", "argument": "quantity"}
     await Product.filter(id=seller.product_ids[0]).update(stock=500)
     assert (await client.error(ADD, {"p": a, "q": 96}, token=buyer.token))["extensions"]["code"] == "BAD_USER_INPUT"
     removed = await client.data("mutation($p: ID!) { removeFromCart(productId: $p) { items { quantity } total } }", {"p": a}, token=buyer.token)
@@ -70,7 +74,10 @@ async def test_checkout_orders_every_line_at_todays_prices_and_empties_the_cart(
     ]
     assert (await client.data(CART, token=buyer.token))["cart"] == {"items": [], "total": "0.00"}
     assert [p.stock for p in await Product.filter(id__in=[a, b]).order_by("id")] == [7, 8]
+    await client.data(ADD, {"p": str(b)}, token=buyer.token)
     second = (await client.data(BUY, {"p": str(a)}, token=buyer.token))["buyNow"]
+    cart = (await client.data(CART, token=buyer.token))["cart"]  # buyNow leaves the cart as it was
+    assert cart == {"items": [{"product": {"id": str(b)}, "quantity": 1, "streamId": None}], "total": "0.20"}
     mine = (await client.data("{ myOrders { id status } }", token=buyer.token))["myOrders"]
     assert mine == [{"id": second["id"], "status": "PLACED"}, {"id": order["id"], "status": "PLACED"}]
 
@@ -83,6 +90,7 @@ async def test_a_short_line_fails_the_whole_checkout_and_changes_nothing(client)
     await client.data(ADD, {"p": str(a), "q": 2, "s": str(stream.id)}, token=buyer.token)
     await client.data(ADD, {"p": str(b), "q": 5, "s": str(stream.id)}, token=buyer.token)
     await Product.filter(id=b).update(stock=4)
+    listener = await broker_of(client).hub.add(f"stream:{stream.id}")
     error = await client.error(CHECKOUT, token=buyer.token)
     assert error["extensions"]["code"] == "OUT_OF_STOCK" and error["extensions"]["productId"] == str(b)
     assert "Product 1" in error["message"]
@@ -91,6 +99,12 @@ async def test_a_short_line_fails_the_whole_checkout_and_changes_nothing(client)
     assert not await Order.exists() and not await StreamOrder.exists()
     row = await LiveStream.get(id=stream.id)
     assert (row.order_count, row.items_sold, str(row.revenue)) == (0, 0, "0.00")
+
+    # Nor was anything published for it: the first event the stream hears is the next purchase's.
+    await client.data(BUY, {"p": str(a), "s": str(stream.id)}, token=buyer.token)
+    first = await asyncio.wait_for(listener.get(), 5)
+    assert (first["type"], first["stream_order_id"]) == ("order_placed", (await StreamOrder.get()).id)
+    broker_of(client).hub.remove(listener)
 
 
 async def test_flow_3_purchase_during_a_stream_is_in_the_sellers_figures(client):

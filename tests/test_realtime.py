@@ -16,6 +16,7 @@ from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
     listening, live_stream, next_of, publish, pump, until, view_of,
 )
+from tests.conftest import SERVICES_BACKEND, TEST_REDIS_URL
 from tests.support import count_queries, make_vendor, register
 
 
@@ -42,6 +43,46 @@ async def test_comment_reaches_every_subscriber_once(client):
         assert (await next_of(a))["commentAdded"]["text"] == "again"
         await a.aclose()
         await b.aclose()
+
+
+@pytest.mark.parametrize("backend", [SERVICES_BACKEND])  # Redis only
+async def test_one_redis_subscription_per_channel_however_many_sockets(client):
+    import redis.asyncio as redis
+
+    seller = await make_vendor(client)
+    stream, other = await live_stream(seller), await live_stream(seller, "Other")
+    channel = broker_of(client)._prefix + f"stream:{stream.id}"
+    other_channel = broker_of(client)._prefix + f"stream:{other.id}"
+    observer = redis.from_url(TEST_REDIS_URL)
+    viewers = [LivecartClient(base_url(client)) for _ in range(12)]
+    try:
+        connections = [await viewer.connect() for viewer in viewers]
+        feeds = [await c.start(COMMENTS, {"s": str(stream.id)}) for c in connections]
+        for c in connections:
+            await c.start(VIEWERS, {"s": str(stream.id)})
+        await connections[0].start(VIEWERS, {"s": str(other.id)})
+        await listening(client, stream.id, 24)
+        numsub = dict(await observer.pubsub_numsub(channel, other_channel))
+        assert numsub == {channel.encode(): 1, other_channel.encode(): 1}  # not 12: one per process
+
+        row = await comment_row(stream.id, seller.id, "to all twelve")
+        await publish(client, stream.id, events.comment_added(stream.id, row.id))
+        for feed in feeds:
+            assert (await next_of(feed))["commentAdded"]["text"] == "to all twelve"
+
+        # The last local subscriber gone, the process lets go of the channel.
+        for c in connections:
+            await c.close()
+        for _ in range(100):
+            if dict(await observer.pubsub_numsub(channel)) == {channel.encode(): 0}:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the channel is still subscribed with no local subscriber left")
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await observer.aclose()
 
 
 async def test_alike_subscribers_share_one_execution_per_event(client):

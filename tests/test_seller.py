@@ -19,7 +19,7 @@ END = """
 mutation($id: ID!, $a: EndStreamAction!, $url: String) {
   endStream(id: $id, action: $a, videoUrl: $url) {
     stream { id status endedAt playbackUrl }
-    savedStream { id title videoUrl durationSeconds streamedAt stats { orders revenue } }
+    savedStream { id title videoUrl durationSeconds streamedAt savedAt stats { orders revenue } }
     stats { streamId viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue }
   }
 }"""
@@ -101,6 +101,9 @@ async def test_flow_4_and_5_seller_goes_live_monitors_and_ends_with_save(client)
     assert saved["videoUrl"] == ended["stream"]["playbackUrl"]  # the replay is what plays now
     assert saved["stats"] == {"orders": 1, "revenue": "0.30"}
     assert saved["durationSeconds"] == (row.ended_at - row.started_at).total_seconds() // 1
+    kept = await SavedStream.get(id=int(saved["id"]))
+    assert kept.streamed_at == row.started_at and row.ended_at <= kept.saved_at  # went live, then kept
+    assert saved["streamedAt"] and saved["savedAt"]
     assert not await StreamViewer.filter(stream_id=int(stream_id), is_active=True).exists()
 
     # The replay and its snapshot stay, the snapshot for the seller only.
