@@ -2,16 +2,21 @@
 seller's dashboard (the stream's stats) reports afterwards."""
 from __future__ import annotations
 
+import asyncio
 import io
+import subprocess
 from decimal import Decimal
 
 import pytest
 
 from server.app import create_app
 from server.simulate import Plan, SimulationError, report, simulate
+from client.livecart_client import LivecartClient
+from tests.processes import LIVECART, ROOT, Ports, seller_with_live_stream, servers  # noqa: F401 - fixture
 from tests.support import GraphQLClient, make_vendor
 
 SELLER_PASSWORD = "correct horse"  # make_vendor's
+PORTS = Ports(18110, 18129)  # the served instance of the command-line run
 
 
 @pytest.fixture
@@ -81,3 +86,26 @@ async def test_a_wrong_seller_login_stops_before_any_viewer_joins(served):
         await simulate(Plan(url=url, stream_id=stream_id, viewers=1, duration=1, seller=("sim-seller", "wrong")), io.StringIO())
     counts = (await api.data("query($id: ID!) { stream(id: $id) { viewerCount } }", {"id": stream_id}))["stream"]
     assert counts["viewerCount"] == 0
+
+
+async def test_the_command_against_a_served_instance_reports_matching_figures(servers, tmp_path):
+    """`livecart simulate` as a person runs it: a separate `livecart serve`, the command in its own process."""
+    url = servers.start(f"sqlite://{tmp_path / 'livecart.sqlite3'}", RATE_LIMITS="off")
+    async with LivecartClient(url) as seller:
+        stream, _ = await seller_with_live_stream(seller, stock=1000)
+    command = [
+        LIVECART, "simulate", "--url", url, "--stream", stream, "--viewers", "15", "--duration", "3",
+        "--comment-rate", "0.5", "--react-rate", "0.5", "--buy-rate", "0.2", "--watchers", "3",
+        "--seller", "seller:correct horse", "--seed", "11",
+    ]
+    run = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("livecart simulate: 15 viewers on stream")
+    assert any(line.startswith("done") and "viewers 0/15" in line for line in lines)  # the progress, to the end
+    assert "figures from the seller dashboard" in run.stdout and lines[-1] == "all figures match"
+
+    wrong = await asyncio.to_thread(
+        subprocess.run, [*command[:-4], "--seller", "seller:wrong password"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode != 0 and "seller's login" in wrong.stderr + wrong.stdout
