@@ -359,6 +359,37 @@ async def test_owner_follows_orders_and_coalesced_stats(client):
         await connection.close()
 
 
+async def test_reactions_and_stats_are_coalesced_however_fast_they_change(client):
+    from subscriptions.hub import COALESCED
+
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client), seller.token) as owner:
+        connection = await owner.connect()
+        reactions = await connection.start(REACTIONS, {"s": str(stream.id)})
+        stats = await connection.start(STATS, {"s": str(stream.id)})
+        assert (await next_of(reactions))["reactionsChanged"]["likes"] == 0
+        assert (await next_of(stats))["streamStats"]["likes"] == 0
+
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for likes in range(1, 51):  # fifty changes as fast as the database takes them
+            await LiveStream.filter(id=stream.id).update(likes=likes)
+            await publish(client, stream.id, events.reactions_changed(stream.id, likes, 0))
+        burst = loop.time() - began
+
+        for feed, field, (_, interval) in (
+            (reactions, "reactionsChanged", COALESCED["reactions_changed"]),
+            (stats, "streamStats", COALESCED["stats_changed"]),
+        ):
+            seen = [(await next_of(feed))[field]["likes"]]
+            while seen[-1] != 50:
+                seen.append((await next_of(feed))[field]["likes"])
+            # One at once, then at most one per interval while it lasts, and the newest last.
+            assert len(seen) <= 2 + int(burst / interval), (field, burst, seen)
+        await connection.close()
+
+
 async def test_bad_token_closes_with_4403_and_a_good_one_is_accepted(client):
     ann = await register(client, "ann")
     async with LivecartClient(base_url(client), "not-a-token") as stranger:
