@@ -9,6 +9,7 @@ from models import stream as streams
 from models.engagement import InteractionType, StreamInteraction
 from server.appkeys import BROKER
 from server.graphql_view import LivecartGraphQLView
+from subscriptions import events
 from subscriptions.broker import publish_to_stream
 from tests.support import GraphQLClient
 
@@ -44,6 +45,13 @@ async def live_stream(seller, title: str = "Show") -> streams.LiveStream:
 
 async def publish(client: GraphQLClient, stream_id: int, *events: dict) -> None:
     await publish_to_stream(broker_of(client), stream_id, *events)
+
+
+async def viewers_now(client: GraphQLClient, stream_id: int, count: int) -> None:
+    """What a join or leave does, short of the sessions: the counter, then the event after it
+    (subscriptions read the count when they send; the event only says it moved)."""
+    await streams.LiveStream.filter(id=stream_id).update(viewer_count=count, peak_viewers=100)
+    await publish(client, stream_id, events.viewers_changed(stream_id, count))
 
 
 async def comment_row(stream_id: int, user_id: int, text: str) -> StreamInteraction:

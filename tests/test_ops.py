@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.app import create_app
 from server.settings import Settings
-from subscriptions import events
-from tests.realtime_support import VIEWERS, WAIT, listening, live_stream, publish
+from tests.realtime_support import VIEWERS, WAIT, listening, live_stream, viewers_now
 from tests.support import GraphQLClient, make_vendor
 from tests.processes import Ports
 
@@ -133,7 +132,7 @@ async def test_metrics_follow_requests_errors_sockets_and_subscriptions(client, 
     assert during["livecart_subscriptions_active"] == 1
 
     # Broker lag: each event's trip through Redis (our own echo included); none in-process.
-    await publish(client, stream.id, events.viewers_changed(stream.id, 3))
+    await viewers_now(client, stream.id, 3)
     assert (await receive(ws))["payload"]["data"]["viewerCount"]["count"] == 3
     if settings.redis_url:
         lag = await until_metric(client, "livecart_broker_lag_seconds_count", lambda value: value >= 1)

@@ -14,7 +14,7 @@ from models.stream import LiveStream, StreamStatus
 from subscriptions import events
 from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
-    listening, live_stream, next_of, publish, pump, until, view_of,
+    listening, live_stream, next_of, publish, pump, until, view_of, viewers_now,
 )
 from tests.conftest import SERVICES_BACKEND, TEST_REDIS_URL
 from tests.support import count_queries, make_vendor, register
@@ -155,12 +155,6 @@ async def test_idle_subscribers_leave_their_chain_and_still_end_as_before(client
         assert queues[0].empty() and queues[2].empty()
         await until(lambda: hub.subscriber_count(channel) == 0)
         await connection.close()
-
-
-async def viewers_now(client, stream_id: int, count: int) -> None:
-    """What a join or leave does, short of the sessions: the counter, then the event after it."""
-    await LiveStream.filter(id=stream_id).update(viewer_count=count, peak_viewers=100)
-    await publish(client, stream_id, events.viewers_changed(stream_id, count))
 
 
 async def test_viewer_count_now_then_coalesced_changes_then_final_state(client):
