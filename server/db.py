@@ -17,8 +17,11 @@ MIGRATIONS_MODULE = "models.migrations"
 CONNECT_TIMEOUT_SECONDS = 5
 
 
-def database_url(settings: Settings) -> str:
-    """The URL Tortoise understands, with the pool sized (and its connect timeout set) for PostgreSQL."""
+def database_url(settings: Settings, *, bounded: bool = True) -> str:
+    """The URL Tortoise understands, with the pool sized (and its connect timeout set) for PostgreSQL.
+    `bounded`: every statement is given DATABASE_STATEMENT_TIMEOUT_SECONDS (asyncpg's command
+    timeout, kept by the client, so it also ends the wait on a server that stopped answering
+    mid-statement); migrations are not bounded, an index build may take its time."""
     url = settings.database_url
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -30,15 +33,17 @@ def database_url(settings: Settings) -> str:
     query.setdefault("minsize", "1")
     query.setdefault("maxsize", str(settings.database_pool_size))
     query.setdefault("timeout", str(CONNECT_TIMEOUT_SECONDS))
+    if bounded and settings.database_statement_timeout_seconds:
+        query.setdefault("command_timeout", str(settings.database_statement_timeout_seconds))
     return urlunsplit(("postgres", parts.netloc, parts.path, urlencode(query), ""))
 
 
-def tortoise_config(settings: Settings) -> dict:
+def tortoise_config(settings: Settings, *, bounded: bool = True) -> dict:
     # Named by dialect: Tortoise caches compiled statements per connection name, so a
     # process that meets both databases (the test suite) must not share one name.
     connection = "sqlite" if settings.is_sqlite else "postgres"
     return {
-        "connections": {connection: database_url(settings)},
+        "connections": {connection: database_url(settings, bounded=bounded)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,
@@ -55,7 +60,7 @@ async def migrate(settings: Settings) -> None:
     """Apply every checked-in migration not yet applied."""
     from tortoise.migrations.api import migrate as run_migrations
 
-    await run_migrations(config=tortoise_config(settings))
+    await run_migrations(config=tortoise_config(settings, bounded=False))
     await Tortoise.close_connections()
 
 

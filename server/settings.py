@@ -27,6 +27,8 @@ class Settings:
     viewer_session_ttl_seconds: int = 45
     viewer_sweep_interval_seconds: int = 5  # how often lapsed viewer sessions are closed
     database_pool_size: int = 20
+    # A statement not answered in this long is abandoned (SERVICE_UNAVAILABLE); 0: wait for ever.
+    database_statement_timeout_seconds: float = 30.0
     environment: str = "development"
     # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
     subscription_sharing: bool = True

@@ -10,6 +10,7 @@ from models.catalog import Product
 from models.commerce import CartItem, Order, StreamOrder
 from models.stream import LiveStream
 from models.user import register as register_user
+from tests.conftest import SERVICES_BACKEND
 from tests.realtime_support import broker_of
 from tests.support import make_vendor, register
 
@@ -187,3 +188,30 @@ async def test_concurrent_checkouts_of_carts_sharing_products_never_oversell(cli
     assert row.order_count == len(placed) and row.items_sold == sum(sold.values())
     assert str(row.revenue) == f"{sum(sold.values()) / 10:.2f}"
     assert await CartItem.all().count() == 2 * (len(tokens) - len(placed))  # failed carts intact
+
+
+@pytest.mark.parametrize("backend", [SERVICES_BACKEND])  # a client-side bound on PostgreSQL statements
+async def test_a_statement_over_the_timeout_is_abandoned_and_changes_nothing(aiohttp_client, settings):
+    import asyncpg
+
+    from server.app import create_app
+    from tests.support import GraphQLClient
+
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(database_statement_timeout_seconds=1))))
+    seller = await make_vendor(client, products=1, stock=5)
+    buyer = await register(client, "buyer")
+    product = str(seller.product_ids[0])
+    blocker = await asyncpg.connect(settings.database_url)
+    try:
+        # Another session holds the product's row, as a stuck transaction or a frozen server would.
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("SELECT stock FROM products WHERE id = $1 FOR UPDATE", int(product))
+        error = await client.error(BUY, {"p": product}, token=buyer.token)
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and error["extensions"]["retryAfter"] > 0
+        await locked.rollback()
+    finally:
+        await blocker.close()
+    assert (await Product.get(id=int(product))).stock == 5 and not await Order.exists()
+    # The pool's connections came back usable: the next purchase goes through.
+    assert (await client.data(BUY, {"p": product}, token=buyer.token))["buyNow"]["total"] == "10.00"
