@@ -442,3 +442,49 @@ async def test_the_dashboard_shows_the_figures_the_simulator_counted(browser, se
         await expect(dashboard.locator("#stat-revenue")).to_have_text(f"${tally.revenue}")
         await expect(dashboard.locator("#order-feed .order")).to_have_count(tally.orders)
         await context.close()
+
+
+async def test_presence_featuring_and_ending_without_a_replay(browser, settings):
+    """Heartbeats keep a viewer counted past the session's life, closing the page leaves, the
+    seller's Feature moves the viewer's highlight, and End with Delete keeps no replay."""
+    async with serve(settings, viewer_session_ttl_seconds=6) as base, aiohttp.ClientSession(base_url=base) as session:
+        api = GraphQLClient(session)
+        seller = await make_vendor(api, unique("seller"), products=2, price="4.00", stock=9)
+        stream_id = await start_stream_through_api(api, seller.token, title="Short lives", products=seller.product_ids)
+        counted = "query($id: ID!) { stream(id: $id) { viewerCount playbackUrl } }"
+        dialogs = Dialogs()
+        dashboard = await new_page(browser, base, dialogs, token=seller.token)
+        await dashboard.goto(f"/seller?stream={stream_id}")
+        await expect(dashboard.locator("#connection")).to_have_attribute("data-status", "connected")
+
+        viewer = await new_page(browser, base, dialogs)
+        await viewer.goto(f"/live/{stream_id}")
+        await expect(viewer.locator("#viewer-count")).to_have_text("1")
+        await expect(dashboard.locator("#stat-viewers")).to_have_text("1")
+        # The video area plays the stream's playbackUrl; with nothing published, it says so.
+        playback = (await api.data(counted, {"id": stream_id}))["stream"]["playbackUrl"]
+        assert await viewer.locator("#video").get_attribute("src") == playback
+        await expect(viewer.locator("#video-placeholder")).to_contain_text("No video is being published")
+
+        await viewer.wait_for_timeout(8000)  # longer than a session lives without a heartbeat
+        assert (await api.data(counted, {"id": stream_id}))["stream"]["viewerCount"] == 1
+
+        first = viewer.locator(".product").first
+        await expect(first.locator(".name")).to_have_text("Product 0")
+        await dashboard.locator(f'#feature-list li[data-product-id="{seller.product_ids[1]}"] .feature').click()
+        await expect(first.locator(".name")).to_have_text("Product 1")
+        await expect(first.locator(".badge")).to_have_text("Featured now")
+
+        await viewer.close()  # leaving on page close
+        await expect(dashboard.locator("#stat-viewers")).to_have_text("0")
+        assert (await api.data(counted, {"id": stream_id}))["stream"]["viewerCount"] == 0
+
+        await dashboard.click("#end-stream")
+        await dashboard.click("#end-delete")
+        await expect(dashboard.locator("#end-result-title")).to_have_text("Stream ended (not saved)")
+        await dashboard.goto("/replays")
+        await expect(dashboard.locator("#replays-status")).to_have_text(
+            "No replays yet: sellers keep a stream by ending it with Save."
+        )
+        assert await dashboard.locator(f'.replay[data-stream-id="{stream_id}"]').count() == 0
+        assert dialogs.seen == []
