@@ -363,6 +363,9 @@ async def test_a_token_revoked_while_watching_sends_the_viewer_to_the_servers_lo
     await page.goto(f"/live/{stream_id}")
     await expect(page.locator("#username")).to_have_text(viewer.username)
     await expect(page.locator("#stream-title")).to_have_text("Catch-up test")  # and its buttons wired
+    # Connected first: a socket opened after the logout would be refused (4403) and the page
+    # would forget the token itself, sending the viewer by its own login link instead.
+    await expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
     await api.data("mutation { logout }", token=viewer.token)
     await page.locator(".reaction").first.click()
     # The API's UNAUTHENTICATED error carries loginUrl, which returns to this stream.

@@ -394,6 +394,12 @@ async function start() {
   window.addEventListener("pagehide", leave);
   // A page restored from the back/forward cache left on pagehide: it is watching again.
   window.addEventListener("pageshow", (event) => event.persisted && join());
+  // A hidden tab's timers may be slowed past the session's life: renew (or rejoin) on return.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    if (state.session) heartbeat();
+    else if (state.stream?.status === "LIVE") join();
+  });
   // Scripts and tests can reach the page's live parts here.
   window.livecart = { streamId, socket: state.socket, state };
 }
