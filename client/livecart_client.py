@@ -8,13 +8,16 @@ over WebSocket (graphql-transport-ws).
             print(data["commentAdded"]["text"])
 
 `subscribe` opens a connection of its own; `connect()` gives one connection that
-carries several subscriptions (they start in the order they are asked).
+carries several subscriptions (they start in the order they are asked). `follow` is
+`subscribe` that outlives dropped connections, as the pages do: it reconnects with
+backoff, subscribes again and lets the caller catch up on what it missed.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
@@ -32,6 +35,9 @@ class LivecartError(Exception):
     @property
     def code(self) -> str | None:
         return (self.errors[0].get("extensions") or {}).get("code") if self.errors else None
+
+
+CONNECTION_LOST = "CLOSED"  # the code of LivecartError when a connection ends under a subscription
 
 
 class LivecartClient:
@@ -104,6 +110,38 @@ class LivecartClient:
         finally:
             await connection.close()
 
+    async def follow(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        max_delay: float = 10.0,
+    ) -> AsyncIterator[dict]:
+        """`subscribe` that survives the connection: when it drops (or the server cannot be
+        reached) it tries again after 0.5 s, 1 s, 2 s... up to `max_delay`, with jitter, and
+        subscribes anew; `on_reconnect` then runs, to re-read what passed meanwhile (events are
+        not kept for absent subscribers). Ends when the server completes the subscription;
+        other errors (FORBIDDEN, NOT_FOUND...) are raised as they come."""
+        attempt = 0
+        while True:
+            resumed = False
+            try:
+                async for data in self.subscribe(query, variables):
+                    if attempt and not resumed:
+                        resumed, attempt = True, 0
+                        if on_reconnect is not None:
+                            await on_reconnect()
+                    yield data
+                return
+            except (LivecartError, aiohttp.ClientError, OSError) as exc:
+                lost = isinstance(exc, (aiohttp.ClientError, OSError)) or exc.code == CONNECTION_LOST
+                if not lost:
+                    raise
+            delay = min(max_delay, 0.5 * 2 ** attempt)
+            attempt += 1
+            await asyncio.sleep(delay / 2 + random.random() * delay / 2)
+
 
 class Connection:
     """A graphql-transport-ws connection: a reader task routes messages to operations."""
@@ -122,7 +160,7 @@ class Connection:
             await self.ws.close()
             self.close_code = self.ws.close_code
             raise LivecartError([{"message": f"connection refused ({self.ws.close_code})",
-                                  "extensions": {"code": "FORBIDDEN" if self.ws.close_code == 4403 else "CLOSED"}}])
+                                  "extensions": {"code": "FORBIDDEN" if self.ws.close_code == 4403 else CONNECTION_LOST}}])
         if message.json().get("type") != "connection_ack":
             raise LivecartError([{"message": f"unexpected {message.data[:100]}"}])
         self._reader = asyncio.create_task(self._read())
@@ -188,7 +226,7 @@ class Connection:
                 await self.ws.send_json({"id": operation, "type": "complete"})
 
     def _closed(self) -> "LivecartError":
-        return LivecartError([{"message": f"connection closed ({self.close_code})", "extensions": {"code": "CLOSED"}}])
+        return LivecartError([{"message": f"connection closed ({self.close_code})", "extensions": {"code": CONNECTION_LOST}}])
 
     async def close(self) -> None:
         await self.ws.close()

@@ -384,6 +384,39 @@ async def test_reactions_and_stats_are_coalesced_however_fast_they_change(client
         await connection.close()
 
 
+async def test_the_python_clients_follow_outlives_a_dropped_connection_and_catches_up(client):
+    from server.ops import WEBSOCKETS
+
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    catch_ups: list[int] = []
+
+    async def catch_up() -> None:
+        catch_ups.append(stream.id)
+
+    async with LivecartClient(base_url(client)) as viewer:
+        counts = viewer.follow(VIEWERS, {"s": str(stream.id)}, on_reconnect=catch_up)
+        assert (await next_of(counts))["viewerCount"]["count"] == 0
+        # Every socket dropped under it (a restart, a load balancer's cut): the count moves meanwhile.
+        sockets = list(client.http.server.app[WEBSOCKETS])
+        assert len(sockets) == 1
+        await asyncio.gather(*(ws.close(code=1012) for ws in sockets))
+        await viewers_now(client, stream.id, 4)
+        seen = (await next_of(counts))["viewerCount"]["count"]
+        while seen != 4:
+            seen = (await next_of(counts))["viewerCount"]["count"]
+        assert catch_ups == [stream.id]  # once, when the new subscription answered
+        await viewers_now(client, stream.id, 5)
+        assert (await next_of(counts))["viewerCount"]["count"] == 5
+        await counts.aclose()
+
+    # An error that is not the connection's is the caller's to see, not retried.
+    async with LivecartClient(base_url(client)) as stranger:
+        with pytest.raises(LivecartError) as refused:
+            await next_of(stranger.follow(ORDERS, {"s": str(stream.id)}))
+        assert refused.value.code == "UNAUTHENTICATED"
+
+
 async def test_bad_token_closes_with_4403_and_a_good_one_is_accepted(client):
     ann = await register(client, "ann")
     async with LivecartClient(base_url(client), "not-a-token") as stranger:
