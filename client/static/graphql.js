@@ -75,13 +75,13 @@ export function goToLogin(error = null) {
   location.assign(fromServer && fromServer.startsWith("/") ? fromServer : loginUrl());
 }
 
+const FORBIDDEN_TOKEN = 4403; // graphql-transport-ws close code for a connection_init the server refused
+
 /**
  * One graphql-transport-ws connection carrying any number of subscriptions.
  * When the connection drops it reconnects with backoff, subscribes again, and
  * calls onReconnect so the page can reload what it may have missed.
  */
-const FORBIDDEN_TOKEN = 4403; // graphql-transport-ws close code for a connection_init the server refused
-
 export class LiveSocket {
   constructor({ onReconnect = () => {}, onStatus = () => {} } = {}) {
     this.onReconnect = onReconnect;
