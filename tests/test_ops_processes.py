@@ -115,10 +115,12 @@ async def test_workers_share_one_port_and_stop_together_on_sigterm(servers, data
     url = servers.start(database, TEST_REDIS_URL, args=("--workers", "2"))
     supervisor = servers.process_of(url)
     pids: set[int] = set()
-    for _ in range(200):  # the kernel spreads new connections over the workers
+    # The kernel spreads new connections over the workers listening; the first to answer
+    # /healthz may be alone for a while, until the other has opened its database and bound.
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(pids) < 2 and asyncio.get_running_loop().time() < deadline:
         pids.add(await asyncio.to_thread(pid_of, url))
-        if len(pids) == 2:
-            break
+        await asyncio.sleep(0.02)
     assert len(pids) == 2, f"only {pids} answered"
     assert supervisor.pid not in pids
 
