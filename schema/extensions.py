@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import strawberry
+from graphql import ArgumentNode, DocumentNode, Node, Visitor, visit
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from models.errors import DomainError, ErrorCode
+from schema.scalars import MONEY
 
 log = logging.getLogger("livecart.errors")
 
@@ -90,6 +93,8 @@ class ErrorCodes(MaskErrors):
         original = _root_cause(error)
         if isinstance(original, DomainError):
             error.extensions = {**original.extensions, **(error.extensions or {}), "code": original.code.value}
+            if error.path is None and original.extensions.get("argument") == MONEY:  # refused while coercing input
+                self._name_the_input(error, original)
             return error
         if original is None:
             # Found by GraphQL itself (syntax, unknown field, bad variable) or by a limit: safe to show.
@@ -111,6 +116,41 @@ class ErrorCodes(MaskErrors):
         masked = self.anonymise_error(error)
         masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id}
         return masked
+
+
+    def _name_the_input(self, error: GraphQLError, refusal: DomainError) -> None:
+        """A scalar knows its type, not which argument it was coerced for: name that (or the
+        variable) instead, in the message and in `argument`, as the resolvers' own checks do."""
+        named = _variable_named(error.message)
+        if named is None:
+            document = getattr(self.execution_context, "graphql_document", None)
+            named = _argument_holding(document, error.nodes[0]) if document is not None and error.nodes else None
+        if named is not None:
+            error.message = f"{named}: {refusal.message.split(': ', 1)[-1]}"
+            error.extensions["argument"] = named
+
+
+_VARIABLE_ERROR = re.compile(r"Variable '(\$\w+)'")
+
+
+def _variable_named(message: str) -> str | None:
+    match = _VARIABLE_ERROR.match(message)
+    return match[1] if match else None
+
+
+def _argument_holding(document: DocumentNode, value: Node) -> str | None:
+    """The name of the argument whose written value is (or contains) `value`."""
+    if value.loc is None:
+        return None
+    found: list[str] = []
+
+    class FindArgument(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_args) -> None:
+            if node.value.loc is not None and node.value.loc.start <= value.loc.start < node.value.loc.end:
+                found.append(node.name.value)
+
+    visit(document, FindArgument())
+    return found[-1] if found else None  # the innermost, for an argument inside another's value
 
 
 def _root_cause(error: GraphQLError) -> BaseException | None:

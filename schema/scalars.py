@@ -9,26 +9,29 @@ from models.errors import bad_input
 from models.fields import to_money
 
 
+MONEY = "Decimal"  # the scalar's name; its refusals name it until schema/extensions.py names the argument
+
+
 def _parse_money(value: object) -> decimal.Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise bad_input("Decimal", "send money as a string such as \"19.99\"")
+        raise bad_input(MONEY, "send money as a string such as \"19.99\"")
     try:
         amount = decimal.Decimal(str(value).strip())
     except decimal.InvalidOperation:
-        raise bad_input("Decimal", f"{value!r} is not a decimal amount") from None
+        raise bad_input(MONEY, f"{value!r} is not a decimal amount") from None
     if not amount.is_finite():
-        raise bad_input("Decimal", f"{value!r} is not a decimal amount")
+        raise bad_input(MONEY, f"{value!r} is not a decimal amount")
     try:
         in_cents = amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN)
     except decimal.InvalidOperation:  # more digits than the context holds: "1e30", forty nines
-        raise bad_input("Decimal", f"{value!r} is too large an amount") from None
+        raise bad_input(MONEY, f"{value!r} is too large an amount") from None
     if amount != in_cents:
-        raise bad_input("Decimal", f"{value!r} needs at most two decimal places")
+        raise bad_input(MONEY, f"{value!r} needs at most two decimal places")
     return amount
 
 
 Money = strawberry.scalar(
-    name="Decimal",
+    name=MONEY,
     description='An exact decimal amount of money, as a string: "19.99".',
     serialize=lambda value: format(to_money(value), "f"),
     parse_value=_parse_money,

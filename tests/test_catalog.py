@@ -54,7 +54,12 @@ async def test_bad_product_input_names_the_argument(client, variables, argument)
 async def test_money_must_be_an_exact_amount(client, price):
     seller = await make_vendor(client, products=0)
     error = await client.error(CREATE, {"n": "Mug", "p": price, "s": 1}, token=seller.token)
-    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "$p"}  # the variable that carried it
+    assert error["message"].startswith("$p: ")
+    written = f'mutation {{ createProduct(name: "Mug", price: "{price}", stock: 1) {{ id }} }}'
+    error = await client.error(written, token=seller.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "price"}  # the argument it was written for
+    assert error["message"].startswith("price: ")
 
 
 async def test_money_as_a_json_float_is_refused(client):
