@@ -10,6 +10,7 @@ from models.catalog import Vendor, become_vendor
 from models.user import User
 from resolvers.loaders import rows_by_id
 from server import ratelimit
+from subscriptions import events
 
 
 async def load_users(keys: Sequence[int]) -> list[User | None]:
@@ -44,6 +45,8 @@ async def logout(info: Info) -> bool:
     token = info.context.token
     revoked = await accounts.revoke_token(token) if token else False
     info.context.forget_user()
+    if revoked:  # after the commit: connections opened with it end too (server/ops.py)
+        await info.context.broker.publish(events.AUTH_CHANNEL, events.token_revoked(accounts.hash_token(token)))
     return revoked
 
 

@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
+    app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
     view = LivecartGraphQLView(

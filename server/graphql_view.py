@@ -389,6 +389,7 @@ class LivecartGraphQLView(GraphQLView):
             context.forget_user()
             if await context.user() is None:
                 raise ConnectionRejectionError({"message": "Invalid or expired token.", "code": "UNAUTHENTICATED"})
+            ops.remember_socket_token(context.response, context.token)
         return UNSET
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:

@@ -8,18 +8,21 @@ itself: scrape each worker, or sum them (README).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import WSCloseCode, web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from server.appkeys import SETTINGS
+from models.user import hash_token
+from server.appkeys import BROKER, SETTINGS
+from subscriptions.events import AUTH_CHANNEL
 
 log = logging.getLogger("livecart.ops")
 
@@ -181,6 +184,41 @@ async def close_websockets(app: web.Application) -> None:
         *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down") for ws in sockets),
         return_exceptions=True,
     )
+
+
+# ---------------------------------------------------------------- revoked tokens
+
+TOKEN_HASH = web.ResponseKey("token_hash", str)  # on a WebSocketResponse: the hash of the token it was opened with
+TOKEN_REVOKED = 4403  # the close code of a refused connection_init, now for a token revoked later
+
+
+def remember_socket_token(ws: web.StreamResponse | None, token: str) -> None:
+    if isinstance(ws, web.WebSocketResponse):
+        ws[TOKEN_HASH] = hash_token(token)
+
+
+async def close_revoked_sockets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A connection is authenticated once, at connection_init; when its token is revoked
+    (logout, on any process) it is closed, so its owner-only subscriptions end with it."""
+    hub = app[BROKER].hub
+    revocations = await hub.add(AUTH_CHANNEL, frozenset({"token_revoked"}))
+    task = asyncio.create_task(_close_revoked_sockets(app, revocations), name="token-revocations")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    hub.remove(revocations)
+
+
+async def _close_revoked_sockets(app: web.Application, revocations) -> None:
+    while True:
+        revoked = (await revocations.get())["token_hash"]
+        sockets = [ws for ws in app[WEBSOCKETS] if ws.get(TOKEN_HASH) == revoked]
+        if sockets:
+            log.info("closing %d WebSocket(s) whose token was revoked", len(sockets))
+        await asyncio.gather(
+            *(ws.close(code=TOKEN_REVOKED, message=b"Token revoked") for ws in sockets), return_exceptions=True
+        )
 
 
 def add_ops_routes(app: web.Application) -> None:

@@ -10,8 +10,16 @@ from typing import Any
 Event = dict[str, Any]
 
 
+AUTH_CHANNEL = "auth"  # every process listens: what concerns connections, whatever stream they follow
+
+
 def stream_channel(stream_id: int) -> str:
     return f"stream:{stream_id}"
+
+
+def token_revoked(token_hash: str) -> Event:
+    """A token was revoked (logout): the WebSockets it authenticated close, on every process."""
+    return {"type": "token_revoked", "token_hash": token_hash}
 
 
 def comment_added(stream_id: int, comment_id: int) -> Event:

@@ -355,7 +355,9 @@ async def test_the_page_catches_up_on_what_it_missed_while_disconnected(site, br
     await expect(page.locator("#comment-count")).to_have_text("3 comments")
 
 
-async def test_a_token_revoked_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
+async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
+    from models.user import AuthToken, hash_token, utcnow
+
     seller = await register(api, unique("seller"))
     viewer = await register(api, unique("viewer"))
     stream_id = await live_stream_from_models(api, seller.token)
@@ -363,14 +365,28 @@ async def test_a_token_revoked_while_watching_sends_the_viewer_to_the_servers_lo
     await page.goto(f"/live/{stream_id}")
     await expect(page.locator("#username")).to_have_text(viewer.username)
     await expect(page.locator("#stream-title")).to_have_text("Catch-up test")  # and its buttons wired
-    # Connected first: a socket opened after the logout would be refused (4403) and the page
-    # would forget the token itself, sending the viewer by its own login link instead.
     await expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
-    await api.data("mutation { logout }", token=viewer.token)
+    await AuthToken.filter(token_hash=hash_token(viewer.token)).update(expires_at=utcnow())  # its time is up
     await page.locator(".reaction").first.click()
     # The API's UNAUTHENTICATED error carries loginUrl, which returns to this stream.
     await page.wait_for_url(ends_with(f"/login?return=/live/{stream_id}"))
     await expect(page.locator("#login-reason")).to_contain_text("taken straight back")
+
+
+async def test_logging_out_elsewhere_ends_the_pages_login_and_it_stays_live(site, browser, api):
+    seller = await register(api, unique("seller"))
+    viewer = await register(api, unique("viewer"))
+    stream_id = await live_stream_from_models(api, seller.token)
+    page = await new_page(browser, site, Dialogs(), token=viewer.token)
+    await page.goto(f"/live/{stream_id}")
+    connection = page.locator("#connection")
+    await expect(connection).to_have_attribute("data-status", "connected")
+    await api.data("mutation { logout }", token=viewer.token)
+    # The server closes the socket that token opened (4403); the page forgets it and reconnects.
+    await page.wait_for_function("localStorage.getItem('livecart.token') === null")
+    await expect(connection).to_have_attribute("data-status", "connected")
+    await page.locator(".reaction").first.click()
+    await page.wait_for_url(ends_with(f"/login?return=%2Flive%2F{stream_id}"))
 
 
 async def test_a_page_opened_with_an_unknown_token_goes_on_logged_out_and_live(site, browser, api):

@@ -428,6 +428,28 @@ async def test_bad_token_closes_with_4403_and_a_good_one_is_accepted(client):
         await connection.close()
 
 
+async def test_logging_out_closes_the_connections_that_token_opened(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    login = 'mutation { login(username: "seller", password: "correct horse") { token } }'
+    elsewhere_token = (await client.data(login))["login"]["token"]  # the same seller on another device
+    async with LivecartClient(base_url(client), seller.token) as here, LivecartClient(base_url(client), elsewhere_token) as elsewhere:
+        here_connection, elsewhere_connection = await here.connect(), await elsewhere.connect()
+        here_stats = await here_connection.start(STATS, {"s": str(stream.id)})
+        elsewhere_stats = await elsewhere_connection.start(STATS, {"s": str(stream.id)})
+        for feed in (here_stats, elsewhere_stats):
+            assert (await next_of(feed))["streamStats"]["viewerCount"] == 0
+
+        assert (await client.data("mutation { logout }", token=seller.token))["logout"] is True
+        with pytest.raises(LivecartError) as ended:
+            await next_of(here_stats)  # the owner-only figures stop with the token
+        assert ended.value.code == "CLOSED" and here_connection.close_code == 4403
+
+        await viewers_now(client, stream.id, 2)  # the other token's connection goes on
+        assert (await next_of(elsewhere_stats))["streamStats"]["viewerCount"] == 2
+        await elsewhere_connection.close()
+
+
 async def test_legacy_graphql_ws_protocol(client):
     seller = await make_vendor(client)
     stream = await live_stream(seller)

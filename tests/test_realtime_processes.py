@@ -10,7 +10,7 @@ import contextlib
 
 import pytest
 
-from client.livecart_client import LivecartClient
+from client.livecart_client import LivecartClient, LivecartError
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.processes import Ports, database, seller_with_live_stream, servers, watching  # noqa: F401 - fixtures
 from tests.realtime_support import ORDERS, next_of
@@ -49,3 +49,9 @@ async def test_events_cross_processes_through_redis(database, servers):
         )
         order = (await next_of(orders))["orderPlaced"]
         assert order["quantity"] == 2 and order["amount"] == "25.00" and order["buyer"] == {"username": "buyer"}
+
+        # Logging out on the other process ends the owner's connection here (4403): the orders stop.
+        await seller_there.execute("mutation { logout }")
+        with pytest.raises(LivecartError) as ended:
+            await next_of(orders)
+        assert ended.value.code == "CLOSED" and orders_connection.close_code == 4403
