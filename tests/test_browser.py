@@ -382,11 +382,21 @@ async def test_logging_out_elsewhere_ends_the_pages_login_and_it_stays_live(site
     connection = page.locator("#connection")
     await expect(connection).to_have_attribute("data-status", "connected")
     await api.data("mutation { logout }", token=viewer.token)
-    # The server closes the socket that token opened (4403); the page forgets it and reconnects.
+    # The server closes the socket that token opened (4403); the page forgets it, shows a guest's
+    # header and chat box, and goes on live.
     await page.wait_for_function("localStorage.getItem('livecart.token') === null")
+    await expect(page.locator("#login-link")).to_be_visible()
+    await expect(page.locator("#comment-form")).to_be_hidden()
     await expect(connection).to_have_attribute("data-status", "connected")
     await page.locator(".reaction").first.click()
     await page.wait_for_url(ends_with(f"/login?return=%2Flive%2F{stream_id}"))
+
+    # A seller's dashboard, whose figures are the seller's only, goes to log in and back to it.
+    dashboard = await new_page(browser, site, Dialogs(), token=seller.token)
+    await dashboard.goto(f"/seller?stream={stream_id}")
+    await expect(dashboard.locator("#connection")).to_have_attribute("data-status", "connected")
+    await api.data("mutation { logout }", token=seller.token)
+    await dashboard.wait_for_url(ends_with(f"/login?return=%2Fseller%3Fstream%3D{stream_id}"))
 
 
 async def test_a_page_opened_with_an_unknown_token_goes_on_logged_out_and_live(site, browser, api):

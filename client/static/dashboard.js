@@ -2,8 +2,8 @@
 // from streamStats, comments (with delete), viewers, orders, the featured
 // product, and End Stream with Save or Delete.
 
-import { LiveSocket, gql } from "/static/graphql.js";
-import { $, CommentFeed, fill, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
+import { LiveSocket, goToLogin, gql } from "/static/graphql.js";
+import { $, CommentFeed, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
 const ORDER_FIELDS = "id orderId quantity amount createdAt product { id name } buyer { id username }";
@@ -296,11 +296,8 @@ async function refresh() {
 function subscribe() {
   const socket = new LiveSocket({
     onReconnect: () => refresh().catch(() => {}),
-    onStatus: (status) => {
-      const el = $("#connection");
-      el.dataset.status = status;
-      el.textContent = status === "connected" ? "● live" : `${status}…`;
-    },
+    onStatus: showConnection,
+    onLoggedOut: () => goToLogin(),  // the seller's login ended elsewhere: the figures are theirs only
   });
   const vars = { s: dash.id };
   socket.subscribe(SUB_STATS, vars, { next: (d) => renderStats(d.streamStats) });

@@ -83,9 +83,10 @@ const FORBIDDEN_TOKEN = 4403; // graphql-transport-ws close code for a connectio
  * calls onReconnect so the page can reload what it may have missed.
  */
 export class LiveSocket {
-  constructor({ onReconnect = () => {}, onStatus = () => {} } = {}) {
+  constructor({ onReconnect = () => {}, onStatus = () => {}, onLoggedOut = () => {} } = {}) {
     this.onReconnect = onReconnect;
     this.onStatus = onStatus;
+    this.onLoggedOut = onLoggedOut;
     this.subscriptions = new Map(); // id -> {query, variables, next, error}
     this.nextId = 1;
     this.ws = null;
@@ -119,8 +120,10 @@ export class LiveSocket {
       this.acked = false;
       if (this.closed) return;
       if (event.code === FORBIDDEN_TOKEN && getToken()) {
-        // The token was refused: go on as a logged-out viewer rather than offer it again.
+        // The token was refused (revoked, say by a logout elsewhere): go on logged out
+        // rather than offer it again, and let the page say so.
         clearToken();
+        this.onLoggedOut();
         this.connect();
         return;
       }

@@ -5,7 +5,7 @@
 import { GraphQLError, LiveSocket, getToken, goToLogin, gql, loginUrl } from "/static/graphql.js";
 import { attachVideo } from "/static/video.js";
 import {
-  $, CommentFeed, currentUser, fill, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
+  $, CommentFeed, currentUser, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
 } from "/static/ui.js";
 
 const streamId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
@@ -330,11 +330,8 @@ async function refreshStream() {
 function subscribe() {
   const socket = new LiveSocket({
     onReconnect: refreshStream,
-    onStatus: (status) => {
-      const el = $("#connection");
-      el.dataset.status = status;
-      el.textContent = status === "connected" ? "● live" : `${status}…`;
-    },
+    onStatus: showConnection,
+    onLoggedOut: () => showViewer(null),  // logged out elsewhere: this page goes on as a guest
   });
   const vars = { s: streamId };
   socket.subscribe(SUB_COMMENTS, vars, { next: (d) => bumpCommentCount(state.feed.add([d.commentAdded])) });
@@ -352,13 +349,18 @@ function bumpCommentCount(added) {
 
 // ---------------------------------------------------------------- start
 
-async function start() {
-  const user = await currentUser();
+/** The header and the chat box for a logged-in viewer, or a guest's invitation to log in. */
+function showViewer(user) {
   renderAccount(user);
   $("#comment-form").hidden = !user;
   const chatLogin = $("#chat-login");
   chatLogin.hidden = Boolean(user);
   chatLogin.href = loginUrl();
+}
+
+async function start() {
+  const user = await currentUser();
+  showViewer(user);
 
   let data;
   try {

@@ -126,6 +126,13 @@ export class CommentFeed {
   }
 }
 
+/** The header's connection badge: "● live", or connecting/reconnecting. */
+export function showConnection(status) {
+  const el = $("#connection");
+  el.dataset.status = status;
+  el.textContent = status === "connected" ? "● live" : `${status}…`;
+}
+
 /** Shows a short message in the page's toast area. */
 export function notify(text, kind = "info") {
   let area = $("#toasts");
