@@ -355,9 +355,8 @@ async def test_the_page_catches_up_on_what_it_missed_while_disconnected(site, br
     await expect(page.locator("#comment-count")).to_have_text("3 comments")
 
 
-async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
-    from models.user import AuthToken, hash_token, utcnow
-
+async def a_logged_in_viewer_watching(site: str, browser: "Browser", api: GraphQLClient):
+    """A live stream and a logged-in viewer's page on it, wired and connected: (seller, viewer, stream id, page)."""
     seller = await register(api, unique("seller"))
     viewer = await register(api, unique("viewer"))
     stream_id = await live_stream_from_models(api, seller.token)
@@ -366,6 +365,13 @@ async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_serve
     await expect(page.locator("#username")).to_have_text(viewer.username)
     await expect(page.locator("#stream-title")).to_have_text("Catch-up test")  # and its buttons wired
     await expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+    return seller, viewer, stream_id, page
+
+
+async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
+    from models.user import AuthToken, hash_token, utcnow
+
+    _, viewer, stream_id, page = await a_logged_in_viewer_watching(site, browser, api)
     await AuthToken.filter(token_hash=hash_token(viewer.token)).update(expires_at=utcnow())  # its time is up
     await page.locator(".reaction").first.click()
     # The API's UNAUTHENTICATED error carries loginUrl, which returns to this stream.
@@ -374,13 +380,8 @@ async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_serve
 
 
 async def test_logging_out_elsewhere_ends_the_pages_login_and_it_stays_live(site, browser, api):
-    seller = await register(api, unique("seller"))
-    viewer = await register(api, unique("viewer"))
-    stream_id = await live_stream_from_models(api, seller.token)
-    page = await new_page(browser, site, Dialogs(), token=viewer.token)
-    await page.goto(f"/live/{stream_id}")
+    seller, viewer, stream_id, page = await a_logged_in_viewer_watching(site, browser, api)
     connection = page.locator("#connection")
-    await expect(connection).to_have_attribute("data-status", "connected")
     await api.data("mutation { logout }", token=viewer.token)
     # The server closes the socket that token opened (4403); the page forgets it, shows a guest's
     # header and chat box, and goes on live.
