@@ -80,10 +80,8 @@ async def comments(info: Info, stream_id: int, limit: int, before: str | None) -
 # ---------------------------------------------------------------- viewers
 
 
-async def _viewers_changed(info: Info, stream_id: int, count: int) -> None:
-    await publish_to_stream(
-        info.context.broker, stream_id, events.viewers_changed(stream_id, count), events.stats_changed(stream_id)
-    )
+async def _viewers_changed(info: Info, stream_id: int) -> None:
+    await publish_to_stream(info.context.broker, stream_id, events.viewers_changed(stream_id))
 
 
 async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
@@ -93,7 +91,7 @@ async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
         parse_id("streamId", stream_id), user.id if user else None, utcnow(),
         info.context.settings.viewer_session_ttl_seconds,
     )
-    await _viewers_changed(info, session.stream_id, count)
+    await _viewers_changed(info, session.stream_id)
     return session, count
 
 
@@ -107,19 +105,19 @@ async def viewer_heartbeat(info: Info, session_id: str) -> tuple[StreamViewer, i
 
 async def leave_stream(info: Info, session_id: str) -> bool:
     user = await info.context.user()
-    session, left, count = await engagement.leave_stream(
+    session, left, _ = await engagement.leave_stream(
         session_id, user.id if user else None, utcnow()
     )
     if left:
-        await _viewers_changed(info, session.stream_id, count)
+        await _viewers_changed(info, session.stream_id)
     return left
 
 
 async def sweep_lapsed_sessions(broker) -> dict[int, int]:
     """Closes lapsed sessions everywhere and tells each changed stream's subscribers."""
     counts = await engagement.close_lapsed_sessions(utcnow())
-    for stream_id, count in counts.items():
-        await publish_to_stream(broker, stream_id, events.viewers_changed(stream_id, count), events.stats_changed(stream_id))
+    for stream_id in counts:
+        await publish_to_stream(broker, stream_id, events.viewers_changed(stream_id))
     return counts
 
 
@@ -131,10 +129,7 @@ async def react(info: Info, stream_id: str, kind: InteractionType | None) -> Liv
     user = await info.context.require_user(f"/live/{stream_key}")
     stream, changed = await engagement.react(stream_key, user.id, kind)
     if changed:
-        await publish_to_stream(
-            info.context.broker, stream.id,
-            events.reactions_changed(stream.id, stream.likes, stream.dislikes), events.stats_changed(stream.id),
-        )
+        await publish_to_stream(info.context.broker, stream.id, events.reactions_changed(stream.id))
     return stream
 
 
@@ -146,10 +141,7 @@ async def post_comment(info: Info, stream_id: str, text: str) -> StreamInteracti
     user = await info.context.require_user(f"/live/{stream_key}")
     await ratelimit.hit(info, ratelimit.COMMENT, user.id, stream_key)
     comment = await engagement.post_comment(stream_key, user.id, text)
-    await publish_to_stream(
-        info.context.broker, comment.stream_id,
-        events.comment_added(comment.stream_id, comment.id), events.stats_changed(comment.stream_id),
-    )
+    await publish_to_stream(info.context.broker, comment.stream_id, events.comment_added(comment.stream_id, comment.id))
     return comment
 
 
@@ -161,8 +153,5 @@ async def delete_comment(info: Info, comment_id: str) -> bool:
     if comment is None:
         raise not_found("comment", key)
     await engagement.delete_comment(comment, user.id, utcnow())
-    await publish_to_stream(
-        info.context.broker, comment.stream_id,
-        events.comment_deleted(comment.stream_id, comment.id), events.stats_changed(comment.stream_id),
-    )
+    await publish_to_stream(info.context.broker, comment.stream_id, events.comment_deleted(comment.stream_id, comment.id))
     return True

@@ -121,7 +121,6 @@ async def end_stream(info: Info, id: str, save: bool, video_url: str | None):
         broker,
         stream.id,
         events.stream_updated(stream.id),
-        events.viewers_changed(stream.id, 0),
-        events.stats_changed(stream.id),
+        events.viewers_changed(stream.id),
     )
     return stream, saved, figures

@@ -15,14 +15,15 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
-from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from models.engagement import viewer_count
 from models.user import utcnow
+from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
+from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from schema.stream import LiveStream
 from subscriptions.hub import SharedEvent
 from subscriptions.resolvers import Step, follow_stream, shared_stream_row
 from subscriptions.shared import shared_delivery
+
 
 class _ContextOnly:
     """What the per-event readers of a detachable field use of `info`: its context. Their group

@@ -30,12 +30,15 @@ def comment_deleted(stream_id: int, comment_id: int) -> Event:
     return {"type": "comment_deleted", "stream_id": stream_id, "comment_id": comment_id}
 
 
-def viewers_changed(stream_id: int, count: int) -> Event:
-    return {"type": "viewers_changed", "stream_id": stream_id, "count": count}
+def viewers_changed(stream_id: int) -> Event:
+    """The count moved; subscribers read it when they send (an event from another process may
+    arrive after a newer one, so a count carried here could be older than one already shown)."""
+    return {"type": "viewers_changed", "stream_id": stream_id}
 
 
-def reactions_changed(stream_id: int, likes: int, dislikes: int) -> Event:
-    return {"type": "reactions_changed", "stream_id": stream_id, "likes": likes, "dislikes": dislikes}
+def reactions_changed(stream_id: int) -> Event:
+    """Likes or dislikes moved; read when sent, as viewers_changed."""
+    return {"type": "reactions_changed", "stream_id": stream_id}
 
 
 def stream_updated(stream_id: int) -> Event:
@@ -48,4 +51,6 @@ def order_placed(stream_id: int, stream_order_id: int) -> Event:
 
 
 def stats_changed(stream_id: int) -> Event:
+    """Never published: each process's hub derives it, coalesced, from the events that move the
+    seller's figures (hub.STATS_SOURCES), so no mutation has to send it alongside them."""
     return {"type": "stats_changed", "stream_id": stream_id}

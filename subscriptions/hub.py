@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from subscriptions.events import Event
+from subscriptions.events import Event, stats_changed
 
 if TYPE_CHECKING:
     from subscriptions.shared import SharedDelivery
@@ -270,7 +270,7 @@ class Hub:
         else:
             self._fan_out(channel, event)
         if kind in STATS_SOURCES and self._heard(channel, "stats_changed"):
-            self._throttled(channel, {"type": "stats_changed", "stream_id": event.get("stream_id")})
+            self._throttled(channel, stats_changed(event.get("stream_id")))
 
     def _heard(self, channel: str, kind: str) -> bool:
         by_kind = self._by_kind.get(channel, {})

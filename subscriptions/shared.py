@@ -28,6 +28,7 @@ from strawberry.extensions import MaskErrors
 from schema.document_cache import parsed, selects_caller_fields
 from server.context import new_loader_scope
 
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operation:
     """A subscription as our WebSocket handlers run it (set in the operation's own task)."""

@@ -51,7 +51,7 @@ async def viewers_now(client: GraphQLClient, stream_id: int, count: int) -> None
     """What a join or leave does, short of the sessions: the counter, then the event after it
     (subscriptions read the count when they send; the event only says it moved)."""
     await streams.LiveStream.filter(id=stream_id).update(viewer_count=count, peak_viewers=100)
-    await publish(client, stream_id, events.viewers_changed(stream_id, count))
+    await publish(client, stream_id, events.viewers_changed(stream_id))
 
 
 async def comment_row(stream_id: int, user_id: int, text: str) -> StreamInteraction:

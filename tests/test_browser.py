@@ -11,7 +11,6 @@ import contextlib
 import io
 import os
 import pathlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.settings import Settings
+from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor, register
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run",
 ]
-PORTS = range(18400, 18500)
+PORTS = Ports(18400, 18499)  # each served app takes the next free one
 XSS = "<img src=x onerror=alert(1)>"
 
 try:
@@ -47,21 +47,10 @@ pytestmark = [
 
 # ---------------------------------------------------------------- fixtures
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @contextlib.asynccontextmanager
 async def serve(settings: Settings, **changes) -> AsyncIterator[str]:
     """The app served on a real port, in this test's event loop; yields its base URL."""
-    port = _free_port()
+    port = PORTS.take()
     base = f"http://127.0.0.1:{port}"
     app = create_app(settings.replace(port=port, public_url=base, ingest_url="rtmp://ingest.test:1935/live", **changes))
     runner = web.AppRunner(app)
