@@ -21,7 +21,8 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.catalog import Vendor
-from models.engagement import InteractionType, StreamInteraction, remove_comments
+from models import engagement
+from models.engagement import InteractionType, StreamInteraction
 from models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from models.fields import plain_text
 from models.stream import LiveStream, StreamStatus
@@ -342,7 +343,7 @@ async def ban_user(
             for comment_id, stream_id, _ in rows:
                 removed.setdefault(stream_id, []).append(comment_id)
             if rows:
-                await remove_comments([r[0] for r in rows], now)
+                await engagement.remove_comments([r[0] for r in rows], now)
         await _audit(
             vendor_id, actor_id, ActionKind.BAN, target_user_id=user_id, reason=reason,
             detail=f"{sum(map(len, removed.values()))} comments removed" if remove_comments else None,
