@@ -170,6 +170,17 @@ async def test_slow_mode_refuses_a_comment_too_soon_with_retry_after(client):
     await post(client, stream.id, "third, slow mode off", ann.token)
 
 
+async def test_slow_mode_takes_one_of_many_comments_sent_at_once(client):
+    seller, stream, mod, ann, bob = await shop(client)
+    await client.data(SLOW, {"s": str(stream.id), "n": 60}, token=seller.token)
+    answers = await asyncio.gather(
+        *(client.execute(POST, {"s": str(stream.id), "t": f"burst {n}"}, token=ann.token) for n in range(5))
+    )
+    codes = sorted(a["errors"][0]["extensions"]["code"] if a.get("errors") else "OK" for a in answers)
+    assert codes == ["OK"] + ["RATE_LIMITED"] * 4
+    assert await visible_count(stream.id) == 1 == (await stream_view(client, stream.id))["commentCount"]
+
+
 # ---------------------------------------------------------------- timeouts and bans
 
 

@@ -108,4 +108,18 @@ async def test_a_moderator_deletes_and_pins_from_the_dashboard_and_slow_mode_cou
     await expect(other.locator("#comments .comment").filter(has_text="First from bob")).to_have_count(1)
     await expect(other.locator("#slow-mode-countdown")).to_contain_text("next comment in")
     await expect(other.locator("#comment-send")).to_be_disabled()
+
+    # The owner's dashboard has the same tools, plus the moderators and the audit trail.
+    owner = await new_page(browser, site, dialogs, seller.token)
+    await owner.goto(f"/seller?stream={stream_id}")
+    await expect(owner.locator("#manage-status")).to_have_text("LIVE")
+    panel = owner.locator("#moderation-panel")
+    await expect(panel.locator("#slow-mode-select")).to_have_value("30")
+    await expect(panel.locator("#tools-pinned")).to_contain_text("Lovely glaze!")
+    await expect(panel.locator("#moderator-list")).to_contain_text("kiln-mod")
+    log = panel.locator("#moderation-log")
+    await expect(log).to_contain_text("kiln-mod delete comment · ann")
+    await expect(log).to_contain_text("kiln-mod slow mode · 30 s")
+    await panel.locator(".unpin-comment").click()
+    await expect(viewer.locator("#pinned")).to_be_hidden(timeout=3000)
     assert dialogs.seen == [] and errors == []
