@@ -15,18 +15,19 @@ import unicodedata
 from collections.abc import Iterable
 
 from tortoise import fields
+from tortoise.expressions import F, Q
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.catalog import Vendor
 from models import engagement
+from models.catalog import Vendor
 from models.engagement import InteractionType, StreamInteraction
 from models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from models.fields import plain_text
 from models.stream import LiveStream, StreamStatus
-from models.user import User, utcnow
+from models.user import User
 
 # ---------------------------------------------------------------- the tables
 
@@ -339,11 +340,11 @@ async def ban_user(
             live = await LiveStream.filter(vendor_id=vendor_id, status=StreamStatus.LIVE).values_list("id", flat=True)
             rows = await StreamInteraction.filter(
                 stream_id__in=live, user_id=user_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True
-            ).values_list("id", "stream_id", "held_at")
-            for comment_id, stream_id, _ in rows:
+            ).values_list("id", "stream_id")
+            for comment_id, stream_id in rows:
                 removed.setdefault(stream_id, []).append(comment_id)
             if rows:
-                await engagement.remove_comments([r[0] for r in rows], now)
+                await engagement.remove_comments([comment_id for comment_id, _ in rows], now)
         await _audit(
             vendor_id, actor_id, ActionKind.BAN, target_user_id=user_id, reason=reason,
             detail=f"{sum(map(len, removed.values()))} comments removed" if remove_comments else None,
@@ -365,14 +366,10 @@ async def lift_restriction(vendor_id: int, actor_id: int, user_id: int) -> bool:
 async def restrictions(vendor_id: int, actor_id: int, now: dt.datetime) -> list[ChatRestriction]:
     """Bans and timeouts in force, newest first."""
     await require_moderator(vendor_id, actor_id)
-    return await ChatRestriction.filter(vendor_id=vendor_id).filter(
-        _in_force(now)
-    ).order_by("-created_at", "-id")
+    return await ChatRestriction.filter(_in_force(now), vendor_id=vendor_id).order_by("-created_at", "-id")
 
 
-def _in_force(now: dt.datetime):
-    from tortoise.expressions import Q
-
+def _in_force(now: dt.datetime) -> Q:
     return Q(ends_at__isnull=True) | Q(ends_at__gt=now)
 
 
@@ -392,7 +389,7 @@ def restricted_error(restriction: ChatRestriction) -> DomainError:
 
 
 async def check_not_restricted(vendor_id: int, user_id: int, now: dt.datetime) -> None:
-    restriction = await ChatRestriction.filter(vendor_id=vendor_id, user_id=user_id).filter(_in_force(now)).first()
+    restriction = await ChatRestriction.filter(_in_force(now), vendor_id=vendor_id, user_id=user_id).first()
     if restriction is not None:
         raise restricted_error(restriction)
 
@@ -604,17 +601,11 @@ async def approve_comment(comment_id: int, actor_id: int) -> StreamInteraction:
         )
         if not approved:  # decided a moment ago by someone else
             raise not_found("held comment", comment.id)
-        await LiveStream.filter(id=comment.stream_id).update(comment_count=_plus_one())
+        await LiveStream.filter(id=comment.stream_id).update(comment_count=F("comment_count") + 1)
         await _audit(stream.vendor_id, actor_id, ActionKind.APPROVE, stream_id=stream.id, comment_id=comment.id,
                      target_user_id=comment.user_id)
     comment.held_at = None
     return comment
-
-
-def _plus_one():
-    from tortoise.expressions import F
-
-    return F("comment_count") + 1
 
 
 async def reject_comment(comment_id: int, actor_id: int, now: dt.datetime) -> StreamInteraction:

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from models import engagement as m
 from models.stream import LiveStream as StreamRow
 from resolvers import engagement as r
+from resolvers import moderation as moderation_r
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
 
@@ -59,8 +60,7 @@ class Comment:
 
     @strawberry.field(description="The author's role in the chat of the stream's shop (a badge for the owner and moderators).")
     async def author_role(self, info: Info) -> Annotated["ChatRole", strawberry.lazy("schema.moderation")]:
-        from resolvers import moderation as moderation_r
-        from schema.moderation import ChatRole
+        from schema.moderation import ChatRole  # the moderation schema imports this one
 
         role = await moderation_r.author_role(info, int(self.stream_id), self.author_id)
         return ChatRole(role.value)
