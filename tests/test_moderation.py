@@ -11,7 +11,7 @@ from client.livecart_client import LivecartClient, LivecartError
 from models.engagement import InteractionType, StreamInteraction
 from models.moderation import BlockedTerm, ChatRestriction, ModerationAction
 from models.stream import LiveStream
-from tests.realtime_support import base_url, listening, live_stream, next_of
+from tests.realtime_support import ORDERS, STATS, base_url, listening, live_stream, next_of
 from tests.support import make_vendor, register
 
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id text held authorRole } }"
@@ -420,6 +420,11 @@ async def test_open_pages_lose_deleted_and_banned_comments_and_get_the_pin(clien
                 with pytest.raises(LivecartError) as caught:
                     await next_of(other.subscribe(HELD, {"s": s}))
                 assert caught.value.code == expected
+        # The owner's feeds stay the owner's.
+        for owner_only in (STATS, ORDERS):
+            with pytest.raises(LivecartError) as caught:
+                await next_of(moderator.subscribe(owner_only, {"s": s}))
+            assert caught.value.code == "FORBIDDEN"
         await deletions.aclose()
         await chat.aclose()
         await held_feed.aclose()
