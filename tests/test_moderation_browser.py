@@ -10,7 +10,7 @@ import pytest
 
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor, register
-from tests.test_browser import Dialogs, browser, expect, new_page, pytestmark, serve  # noqa: F401 - fixtures
+from tests.test_browser import Dialogs, browser, expect, new_page, pytestmark, screenshots, serve  # noqa: F401 - fixtures
 
 PORTS = Ports(19600, 19799)  # this module's range; each served app takes the next free one
 
@@ -33,7 +33,7 @@ async def api(site: str) -> AsyncIterator[GraphQLClient]:
 
 
 # `browser` after `site`: it closes first, so no open page holds up the server's shutdown.
-async def test_a_moderator_deletes_and_pins_from_the_dashboard_and_slow_mode_counts_down(site, browser, api):
+async def test_a_moderator_deletes_and_pins_from_the_dashboard_and_slow_mode_counts_down(site, browser, api, screenshots):
     dialogs = Dialogs()
     seller = await make_vendor(api, "kiln")
     stream_id = (await api.data(CREATE, {"p": [str(p) for p in seller.product_ids]}, token=seller.token))["createStream"]["id"]
@@ -96,6 +96,8 @@ async def test_a_moderator_deletes_and_pins_from_the_dashboard_and_slow_mode_cou
     assert 1 <= first <= 30
     await expect(viewer.locator("#comment-send")).to_be_disabled()
     await expect(countdown).not_to_contain_text(f"in {first} s", timeout=3000)  # it counts down
+    await viewer.screenshot(path=str(screenshots / "moderation-live-page.png"))
+    await moderator.screenshot(path=str(screenshots / "moderation-moderator-dashboard.png"), full_page=True)
     await expect(viewer.locator("#comments .comment").filter(has_text="One more question")).to_have_count(0)
 
     # A viewer whose comment is taken in slow mode gets the countdown too.
@@ -120,6 +122,26 @@ async def test_a_moderator_deletes_and_pins_from_the_dashboard_and_slow_mode_cou
     log = panel.locator("#moderation-log")
     await expect(log).to_contain_text("kiln-mod delete comment · ann")
     await expect(log).to_contain_text("kiln-mod slow mode · 30 s")
+    await owner.screenshot(path=str(screenshots / "moderation-owner-dashboard.png"), full_page=True)
     await panel.locator(".unpin-comment").click()
     await expect(viewer.locator("#pinned")).to_be_hidden(timeout=3000)
+
+    # Slow mode off, links held for review: Bob's link waits, seen by him and the moderators only,
+    # until the moderator approves it from the dashboard.
+    await panel.locator("#slow-mode-select").select_option("0")
+    await expect(other.locator("#slow-mode")).to_be_hidden(timeout=3000)
+    await expect(other.locator("#comment-send")).to_be_enabled()
+    await panel.locator("#hold-links").check()
+    await expect(moderator.locator("#hold-links")).to_be_checked(timeout=3000)
+    await other.fill("#comment-input", "my shop: pots.example")
+    await other.click("#comment-send")
+    await expect(other.locator("#my-held")).to_contain_text("my shop: pots.example")
+    await expect(other.locator("#my-held")).to_contain_text("waiting for a moderator's approval")
+    waiting = moderator.locator("#held-comments .comment").filter(has_text="pots.example")
+    await expect(waiting).to_have_count(1, timeout=3000)
+    await expect(viewer.locator("#comments").filter(has_text="pots.example")).to_have_count(0)
+    await waiting.locator(".approve-comment").click()
+    for page in (viewer, other):
+        await expect(page.locator("#comments .comment").filter(has_text="pots.example")).to_have_count(1, timeout=3000)
+    await expect(other.locator("#my-held")).to_be_hidden()
     assert dialogs.seen == [] and errors == []

@@ -78,7 +78,7 @@ export function viewerModeration(page) {
   const panel = $(".chat-panel");
   const pinned = h("div", { id: "pinned", hidden: true });
   const slow = h("p", { id: "slow-mode", class: "slow-mode muted small", hidden: true });
-  const held = h("ol", { id: "my-held", class: "comments held-comments", hidden: true });
+  const held = h("ol", { id: "my-held", class: "plain held-list", hidden: true });
   const moderate = h("a", { id: "moderate-link", class: "small", hidden: true }, "🛡️ Moderate chat");
   moderate.href = `/seller?stream=${encodeURIComponent(page.streamId)}`;
   panel.querySelector("h2").append(" ", moderate);
@@ -89,6 +89,7 @@ export function viewerModeration(page) {
 
   function renderChat(chat) {
     state.slowModeSeconds = chat.slowModeSeconds;
+    if (!chat.slowModeSeconds) state.until = 0;  // slow mode off: no more waiting
     pinned.hidden = !chat.pinnedComment;
     fill(pinned, chat.pinnedComment ? pinnedElement(chat.pinnedComment) : "");
     renderSlow();
@@ -220,7 +221,7 @@ class Tools {
           ...SLOW_CHOICES.map((n) => h("option", { value: String(n) }, n ? `${n} s` : "off")))),
         h("label", { class: "check" }, this.holdBox = h("input", { type: "checkbox", id: "hold-links" }), " Hold comments with links for review")),
       h("h4", {}, "📌 Pinned"), this.pinnedBox = h("div", { id: "tools-pinned", class: "muted small" }, "Nothing pinned."),
-      h("h4", {}, "⏳ Held for review"), this.heldList = h("ol", { class: "comments", id: "held-comments" }),
+      h("h4", {}, "⏳ Held for review"), this.heldList = h("ol", { class: "plain held-list", id: "held-comments" }),
       h("h4", {}, "🚫 Timeouts and bans"), this.restrictionList = h("ul", { class: "plain", id: "restrictions" }),
       h("h4", {}, "🔇 Blocked terms"),
       h("form", { class: "row", id: "terms-form" },
