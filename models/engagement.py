@@ -40,6 +40,9 @@ class StreamInteraction(Model):
     comment_text = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     deleted_at = fields.DatetimeField(null=True)
+    # Set while a comment waits for a moderator's approval (models/moderation.py): shown only
+    # to its author and the moderators, and not counted, until then.
+    held_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "stream_interactions"
@@ -301,9 +304,12 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
     tries again, now seeing the winner's row. So duplicates never exist and the counters
     follow the rows.
     """
+    from models.moderation import check_not_restricted
+
     if kind is not None and kind not in REACTION_TYPES:
         raise ValueError(f"{kind} is not a reaction")
-    await _existing_stream(stream_id)
+    stream = await _existing_stream(stream_id)
+    await check_not_restricted(stream.vendor_id, user_id, utcnow())
     for attempt in range(_REACTION_ATTEMPTS):
         try:
             async with in_transaction():
@@ -368,42 +374,86 @@ def clean_comment(text: str) -> str:
     return cleaned
 
 
-async def post_comment(stream_id: int, user_id: int, text: str) -> StreamInteraction:
+async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime | None = None) -> StreamInteraction:
+    """A comment, unless the chat's rules refuse it: a timeout or ban (FORBIDDEN), a blocked
+    term (BAD_USER_INPUT), slow mode (RATE_LIMITED). The owner and moderators are exempt from
+    all three and from review; a viewer's comment with a link is held when the stream says so."""
+    from models import moderation
+
+    now = now or utcnow()
     text = clean_comment(text)
+    stream = await _existing_stream(stream_id)
+    staff = await moderation.chat_role(stream.vendor_id, user_id) is not moderation.ChatRole.VIEWER
+    chat = await moderation.chat_of(stream_id)
+    if not staff:
+        await moderation.check_not_restricted(stream.vendor_id, user_id, now)
+        await moderation.check_blocked_terms(stream.vendor_id, text)
+    held = not staff and chat.hold_links and moderation.has_link(text)
     async with in_transaction():
-        # Counting first locks the stream row and checks it is live in the same statement,
-        # so no comment lands on a stream that has just ended.
-        counted = await LiveStream.filter(id=stream_id, status=StreamStatus.LIVE).update(
-            comment_count=F("comment_count") + 1
-        )
-        if not counted:
-            stream = await _existing_stream(stream_id)
-            raise conflict(f"Only a live stream takes comments; this one is {stream.status.value}.")
+        # The stream row lock orders one stream's comments, so slow mode sees the one before.
+        locked = await _lock_stream(stream_id)
+        if locked.status != StreamStatus.LIVE:
+            raise conflict(f"Only a live stream takes comments; this one is {locked.status.value}.")
+        if not staff and chat.slow_mode_seconds:
+            last = (
+                await StreamInteraction.filter(
+                    stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT
+                ).order_by("-created_at").first()
+            )
+            if last is not None:
+                wait = (last.created_at + dt.timedelta(seconds=chat.slow_mode_seconds) - now).total_seconds()
+                if wait > 0:
+                    raise moderation.slow_mode_error(wait, chat.slow_mode_seconds)
+        if not held:
+            await LiveStream.filter(id=stream_id).update(comment_count=F("comment_count") + 1)
         return await StreamInteraction.create(
-            stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text
+            stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text,
+            created_at=now, held_at=now if held else None,
         )
 
 
 async def visible_comment(comment_id: int) -> StreamInteraction | None:
     return await StreamInteraction.get_or_none(
-        id=comment_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True
+        id=comment_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True, held_at__isnull=True
     )
 
 
-async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> None:
-    """Soft delete by the author or the stream's owner; it stops showing and counting."""
-    from models.catalog import Vendor
+async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> bool:
+    """Soft delete by the author, or by the stream's owner or a moderator (kept in the audit
+    trail); it stops showing and counting. Returns whether it was the stream's pinned comment."""
+    from models import moderation
 
-    if comment.user_id != user_id:
-        stream = await LiveStream.get(id=comment.stream_id)
-        if not await Vendor.exists(id=stream.vendor_id, user_id=user_id):
-            raise forbidden("Only the comment's author or the stream's owner may delete it.")
+    stream = await LiveStream.get(id=comment.stream_id)
+    if comment.user_id != user_id and await moderation.chat_role(stream.vendor_id, user_id) is moderation.ChatRole.VIEWER:
+        raise forbidden("Only the comment's author, the stream's owner or a moderator may delete it.")
     async with in_transaction():
-        deleted = await StreamInteraction.filter(id=comment.id, deleted_at__isnull=True).update(deleted_at=now)
-        if not deleted:  # someone deleted it a moment ago
+        if not await remove_comments([comment.id], now):  # someone deleted it a moment ago
             raise not_found("comment", comment.id)
-        await LiveStream.filter(id=comment.stream_id).update(comment_count=F("comment_count") - 1)
+        unpinned = await moderation.StreamChat.filter(stream_id=stream.id, pinned_comment_id=comment.id).update(
+            pinned_comment_id=None
+        )
+        if comment.user_id != user_id:
+            await moderation.audit_deletion(comment, stream, user_id)
     comment.deleted_at = now
+    return bool(unpinned)
+
+
+async def remove_comments(comment_ids: list[int], now: dt.datetime) -> int:
+    """Soft-deletes the comments not deleted yet and takes the visible ones off their streams'
+    counts; returns how many this call deleted. Call inside the caller's transaction."""
+    rows = await StreamInteraction.filter(
+        id__in=comment_ids, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True
+    ).select_for_update().values_list("id", "stream_id", "held_at")
+    if not rows:
+        return 0
+    await StreamInteraction.filter(id__in=[r[0] for r in rows], deleted_at__isnull=True).update(deleted_at=now)
+    counted: dict[int, int] = {}
+    for _, stream_id, held_at in rows:
+        if held_at is None:
+            counted[stream_id] = counted.get(stream_id, 0) + 1
+    for stream_id, n in counted.items():
+        await LiveStream.filter(id=stream_id).update(comment_count=F("comment_count") - n)
+    return len(rows)
 
 
 def check_page_limit(limit: int) -> None:
@@ -423,7 +473,7 @@ async def comment_pages(
         return {}
     where = (
         f"stream_id IN ({', '.join(str(int(s)) for s in stream_ids)})"
-        " AND interaction_type = 'comment' AND deleted_at IS NULL"
+        " AND interaction_type = 'comment' AND deleted_at IS NULL AND held_at IS NULL"
     )
     if before is not None:
         where += f" AND id < {int(before)}"

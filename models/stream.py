@@ -206,15 +206,11 @@ MAX_URL_LENGTH = 1000
 
 
 async def owned_stream(stream_id: int, user_id: int) -> LiveStream:
-    """The stream, if the caller sells it: NOT_FOUND for no such stream, FORBIDDEN for another seller's."""
-    from models.catalog import Vendor
+    """The stream, if the caller sells it: NOT_FOUND for no such stream, FORBIDDEN for another seller's.
+    The policy lives with the other roles (models/moderation.py)."""
+    from models import moderation
 
-    stream = await LiveStream.get_or_none(id=stream_id)
-    if stream is None:
-        raise not_found("stream", stream_id)
-    if not await Vendor.exists(id=stream.vendor_id, user_id=user_id):
-        raise forbidden("Only the stream's seller may do this.")
-    return stream
+    return await moderation.owned_stream(stream_id, user_id)
 
 
 async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:

@@ -27,7 +27,7 @@ async def load_comments(keys: Sequence[int]) -> list[StreamInteraction | None]:
     rows = {
         row.id: row
         for row in await StreamInteraction.filter(
-            id__in=set(keys), interaction_type=InteractionType.COMMENT, deleted_at__isnull=True
+            id__in=set(keys), interaction_type=InteractionType.COMMENT, deleted_at__isnull=True, held_at__isnull=True
         )
     }
     return [rows.get(key) for key in keys]
@@ -140,8 +140,12 @@ async def post_comment(info: Info, stream_id: str, text: str) -> StreamInteracti
     stream_key = parse_id("streamId", stream_id)
     user = await info.context.require_user(f"/live/{stream_key}")
     await ratelimit.hit(info, ratelimit.COMMENT, user.id, stream_key)
-    comment = await engagement.post_comment(stream_key, user.id, text)
-    await publish_to_stream(info.context.broker, comment.stream_id, events.comment_added(comment.stream_id, comment.id))
+    comment = await engagement.post_comment(stream_key, user.id, text, utcnow())
+    if comment.held_at is None:
+        event = events.comment_added(comment.stream_id, comment.id)
+    else:  # waits for a moderator: only they hear of it
+        event = events.comment_held(comment.stream_id, comment.id)
+    await publish_to_stream(info.context.broker, comment.stream_id, event)
     return comment
 
 
@@ -152,6 +156,9 @@ async def delete_comment(info: Info, comment_id: str) -> bool:
     user = await info.context.require_user(f"/live/{comment.stream_id}" if comment else None)
     if comment is None:
         raise not_found("comment", key)
-    await engagement.delete_comment(comment, user.id, utcnow())
-    await publish_to_stream(info.context.broker, comment.stream_id, events.comment_deleted(comment.stream_id, comment.id))
+    unpinned = await engagement.delete_comment(comment, user.id, utcnow())
+    published = [events.comment_deleted(comment.stream_id, [comment.id])]
+    if unpinned:
+        published.append(events.chat_updated(comment.stream_id))
+    await publish_to_stream(info.context.broker, comment.stream_id, *published)
     return True

@@ -13,6 +13,7 @@ from schema.document_cache import DocumentCache, DocumentStore
 from schema.extensions import ErrorCodes, LivecartSchema
 from schema.inputs import StorableText
 from schema.limits import limit_extensions
+from schema.moderation import ModerationMutation, ModerationQuery
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamMutation, StreamQuery
@@ -20,8 +21,8 @@ from schema.user import UserMutation, UserQuery
 from server.query_cache import WritesMoveTheDataVersion
 from server.settings import Settings
 
-QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery)
-MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation)
+QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, ModerationQuery)
+MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation, ModerationMutation)
 SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
 
 

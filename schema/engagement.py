@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -10,8 +11,12 @@ from strawberry.types import Info
 from models import engagement as m
 from models.stream import LiveStream as StreamRow
 from resolvers import engagement as r
+from resolvers import moderation as moderation_r
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
+
+if TYPE_CHECKING:
+    from schema.moderation import ChatRole
 
 
 @strawberry.enum
@@ -33,6 +38,9 @@ class Comment:
     stream_id: strawberry.ID
     text: str
     created_at: dt.datetime
+    held: bool = strawberry.field(
+        description="Waiting for a moderator's approval: shown only to its author and the moderators until approved."
+    )
     author_id: strawberry.Private[int]
 
     @classmethod
@@ -42,12 +50,20 @@ class Comment:
             stream_id=strawberry.ID(str(row.stream_id)),
             text=row.comment_text,
             created_at=row.created_at,
+            held=row.held_at is not None,
             author_id=row.user_id,
         )
 
     @strawberry.field
     async def author(self, info: Info) -> User:
         return await user_type(info, self.author_id)
+
+    @strawberry.field(description="The author's role in the chat of the stream's shop (a badge for the owner and moderators).")
+    async def author_role(self, info: Info) -> Annotated["ChatRole", strawberry.lazy("schema.moderation")]:
+        from schema.moderation import ChatRole  # the moderation schema imports this one
+
+        role = await moderation_r.author_role(info, int(self.stream_id), self.author_id)
+        return ChatRole(role.value)
 
 
 async def comment_by_id(info: Info, comment_id: int) -> Comment | None:

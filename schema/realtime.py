@@ -19,6 +19,7 @@ from models.engagement import viewer_count
 from models.user import utcnow
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
+from schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
 from schema.stream import LiveStream
 from subscriptions.hub import SharedEvent
 from subscriptions.resolvers import Step, follow_stream, shared_stream_row
@@ -48,6 +49,9 @@ REACTIONS = frozenset({"reactions_changed"})
 UPDATES = frozenset({"stream_updated"})
 ORDERS = frozenset({"order_placed"})
 STATS = frozenset({"stats_changed"})
+DELETIONS = frozenset({"comment_deleted"})
+CHAT = frozenset({"chat_updated"})
+HELD = frozenset({"comment_held"})
 
 
 async def _follow(
@@ -57,6 +61,7 @@ async def _follow(
     value_of: Callable[[SharedEvent], Awaitable[Any]],
     *,
     owner_only: bool = False,
+    moderators_only: bool = False,
     detachable: bool = False,
 ) -> AsyncGenerator[Any, None]:
     """The events of `kinds` as the values `value_of` makes of them (None: nothing to send).
@@ -64,7 +69,8 @@ async def _follow(
     caller = await info.context.user()
     shared = shared_delivery(info, value_of, caller.id if caller else None)
     async for step in follow_stream(
-        info, stream_id, kinds, owner_only=owner_only, shared=shared, detachable=detachable
+        info, stream_id, kinds, owner_only=owner_only, moderators_only=moderators_only, shared=shared,
+        detachable=detachable,
     ):
         if step.kind == "event":
             value = await value_of(step.event)
@@ -154,4 +160,50 @@ class RealtimeSubscription:
                 if value.stream is not None:
                     yield await stream_stats(info, value.stream.id)
             else:
+                yield value
+
+    @strawberry.subscription(
+        description="Comments leaving the chat (deleted by their author or a moderator, removed with a ban, or "
+        "rejected after review), with the comment count after."
+    )
+    async def comment_deleted(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[CommentDeletion, None]:
+        async def deletion_of(event: SharedEvent) -> CommentDeletion | None:
+            row = await shared_stream_row(event)
+            if row is None:
+                return None
+            return CommentDeletion(
+                stream_id=strawberry.ID(str(row.id)),
+                comment_ids=[strawberry.ID(str(i)) for i in event["comment_ids"]],
+                comment_count=row.comment_count,
+            )
+
+        async for value in _follow(info, stream_id, DELETIONS, deletion_of, detachable=True):
+            if isinstance(value, CommentDeletion):
+                yield value
+
+    @strawberry.subscription(description="The chat's settings now, at once, then each change (slow mode, review, pin).")
+    async def chat_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ChatState, None]:
+        reader = _ContextOnly(info.context)
+
+        async def state_of(event: SharedEvent) -> ChatState:
+            key = event["stream_id"]
+            return await event.once("chat", lambda: chat_state(reader, key))
+
+        async for value in _follow(info, stream_id, CHAT, state_of):
+            if isinstance(value, Step):
+                if value.stream is not None and value.kind == "initial":
+                    yield await chat_state(reader, value.stream.id)
+            else:
+                yield value
+
+    @strawberry.subscription(description="Owner and moderators: comments that wait for approval.")
+    async def comment_held(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
+        reader = _ContextOnly(info.context)
+
+        async def comment_of(event: SharedEvent) -> Comment | None:
+            comment_id = event["comment_id"]
+            return await event.once("held", lambda: held_comment_by_id(reader, comment_id))
+
+        async for value in _follow(info, stream_id, HELD, comment_of, moderators_only=True, detachable=True):
+            if isinstance(value, Comment):
                 yield value

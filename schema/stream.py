@@ -12,13 +12,14 @@ from models.commerce import StreamFigures
 from schema.catalog import Product, Vendor, vendor_type
 from schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
 from schema.engagement import EngagementFields
+from schema.moderation import ModerationFields
 from schema.permissions import IsVendor
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 
 
 @strawberry.type
-class LiveStream(EngagementFields, OwnerFields):
+class LiveStream(EngagementFields, ModerationFields, OwnerFields):
     """A stream; its viewer-side and owner-only fields come from the mixins of those domains."""
 
     model: strawberry.Private[m.LiveStream]

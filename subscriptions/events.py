@@ -26,8 +26,19 @@ def comment_added(stream_id: int, comment_id: int) -> Event:
     return {"type": "comment_added", "stream_id": stream_id, "comment_id": comment_id}
 
 
-def comment_deleted(stream_id: int, comment_id: int) -> Event:
-    return {"type": "comment_deleted", "stream_id": stream_id, "comment_id": comment_id}
+def comment_deleted(stream_id: int, comment_ids: list[int]) -> Event:
+    """Comments left the stream's chat (deleted, or removed with a ban)."""
+    return {"type": "comment_deleted", "stream_id": stream_id, "comment_ids": list(comment_ids)}
+
+
+def comment_held(stream_id: int, comment_id: int) -> Event:
+    """A comment waits for a moderator's approval (only moderators hear of it)."""
+    return {"type": "comment_held", "stream_id": stream_id, "comment_id": comment_id}
+
+
+def chat_updated(stream_id: int) -> Event:
+    """Slow mode, review of links or the pinned comment changed; read when sent."""
+    return {"type": "chat_updated", "stream_id": stream_id}
 
 
 def viewers_changed(stream_id: int) -> Event:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from strawberry.types import Info
 
-from models.catalog import Vendor
+from models import moderation
 from models.errors import forbidden, not_found
 from models.fields import parse_id
 from models.stream import LiveStream, StreamStatus
@@ -57,8 +57,13 @@ async def stream_has_ended(event: SharedEvent) -> bool:
 
 async def require_owner(info: Info, stream: LiveStream) -> None:
     user = await info.context.require_user(f"/live/{stream.id}")
-    if not await Vendor.filter(id=stream.vendor_id, user_id=user.id).exists():
+    if not await moderation.is_owner(stream.vendor_id, user.id):
         raise forbidden("Only the stream's owner may follow its orders and figures.")
+
+
+async def require_chat_moderator(info: Info, stream: LiveStream) -> None:
+    user = await info.context.require_user(f"/live/{stream.id}")
+    await moderation.require_moderator(stream.vendor_id, user.id)
 
 
 async def follow_stream(
@@ -67,6 +72,7 @@ async def follow_stream(
     kinds: frozenset[str],
     *,
     owner_only: bool = False,
+    moderators_only: bool = False,
     shared: SharedDelivery | None = None,
     detachable: bool = False,
 ) -> AsyncIterator[Step]:
@@ -86,6 +92,8 @@ async def follow_stream(
             raise not_found("stream", stream_id)
         if owner_only:
             await require_owner(info, stream)
+        if moderators_only:
+            await require_chat_moderator(info, stream)
         new_loader_scope()
         if stream.status == StreamStatus.ENDED:
             yield Step("ended", stream=stream)

@@ -48,9 +48,10 @@ pytestmark = [
 # ---------------------------------------------------------------- fixtures
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, **changes) -> AsyncIterator[str]:
-    """The app served on a real port, in this test's event loop; yields its base URL."""
-    port = PORTS.take()
+async def serve(settings: Settings, ports: Ports = PORTS, **changes) -> AsyncIterator[str]:
+    """The app served on a real port (from `ports`: another module passes its own range), in
+    this test's event loop; yields its base URL."""
+    port = ports.take()
     base = f"http://127.0.0.1:{port}"
     app = create_app(settings.replace(port=port, public_url=base, ingest_url="rtmp://ingest.test:1935/live", **changes))
     runner = web.AppRunner(app)

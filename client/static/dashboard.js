@@ -3,11 +3,12 @@
 // product, and End Stream with Save or Delete.
 
 import { LiveSocket, goToLogin, gql } from "/static/graphql.js";
+import { ownerModeration } from "/static/moderation.js";
 import { $, CommentFeed, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
 const ORDER_FIELDS = "id orderId quantity amount createdAt product { id name } buyer { id username }";
-const COMMENT_FIELDS = "id text createdAt author { id username }";
+const COMMENT_FIELDS = "id text createdAt authorRole author { id username }";
 const VIEWER_FIELDS = "id joinedAt user { id username }";
 
 const STREAM = `query($id: ID!) {
@@ -112,7 +113,7 @@ function commentElement(comment) {
     h("span", { class: "author" }, comment.author.username), " ",
     h("span", { class: "text" }, comment.text), " ",
     h("time", { class: "muted small" }, formatTime(comment.createdAt)), " ",
-    remove,
+    remove, " ", dash.moderation.commentTools(comment),
   );
   remove.addEventListener("click", async () => {
     remove.disabled = true;
@@ -318,6 +319,7 @@ export async function openDashboard(id, seller) {
   dash.id = id;
   dash.seller = seller;
   dash.comments = new CommentFeed($("#seller-comments"), commentElement, MAX_FEED);
+  dash.moderation = ownerModeration({ streamId: id, vendorId: seller.vendor.id, feed: dash.comments });
   let stream;
   try {
     stream = await refresh();
@@ -331,5 +333,6 @@ export async function openDashboard(id, seller) {
   $("#manage-view-link").href = `/live/${encodeURIComponent(stream.id)}`;
   wireBroadcast(stream);
   if (stream.status !== "ENDED") dash.socket = subscribe();
+  if (dash.socket) dash.moderation.follow(dash.socket);
   window.livecart = { streamId: id, socket: dash.socket, dash };
 }

@@ -3,6 +3,7 @@
 // gets every change pushed over one subscription socket.
 
 import { GraphQLError, LiveSocket, getToken, goToLogin, gql, loginUrl } from "/static/graphql.js";
+import { roleBadge, viewerModeration } from "/static/moderation.js";
 import { attachVideo } from "/static/video.js";
 import {
   $, CommentFeed, currentUser, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
@@ -11,7 +12,7 @@ import {
 const streamId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 
 const PRODUCT_FIELDS = "id name description price stock imageUrl";
-const COMMENT_FIELDS = "id text createdAt author { id username }";
+const COMMENT_FIELDS = "id text createdAt held authorRole author { id username }";
 
 const STREAM = `query($id: ID!) {
   stream(id: $id) {
@@ -103,6 +104,8 @@ function commentElement(comment) {
     { class: "comment", dataset: { commentId: comment.id } },
     h("span", { class: "author" }, comment.author.username),
     " ",
+    roleBadge(comment.authorRole),
+    " ",
     h("span", { class: "text" }, comment.text),
     " ",
     h("time", { class: "muted small", datetime: comment.createdAt }, formatTime(comment.createdAt)),
@@ -188,7 +191,11 @@ async function postComment(event) {
     try {
       const data = await gql(POST_COMMENT, { s: streamId, t: text });
       input.value = "";
-      bumpCommentCount(state.feed.add([data.postComment]));
+      if (!data.postComment.held) bumpCommentCount(state.feed.add([data.postComment]));
+      state.moderation.posted(data.postComment);
+    } catch (err) {
+      state.moderation.refused(err);
+      throw err;
     } finally {
       $("#comment-send").disabled = false;
       input.focus();
@@ -322,6 +329,7 @@ async function refreshStream() {
     state.myReaction = stream.myReaction;
     renderMyReaction();
     state.feed.catchUp(stream.comments);
+    state.moderation?.refresh();
   } catch (err) {
     notify(`Could not refresh the stream: ${err.message}`, "error");
   }
@@ -334,7 +342,12 @@ function subscribe() {
     onLoggedOut: () => showViewer(null),  // logged out elsewhere: this page goes on as a guest
   });
   const vars = { s: streamId };
-  socket.subscribe(SUB_COMMENTS, vars, { next: (d) => bumpCommentCount(state.feed.add([d.commentAdded])) });
+  socket.subscribe(SUB_COMMENTS, vars, {
+    next: (d) => {
+      state.moderation?.added(d.commentAdded);
+      bumpCommentCount(state.feed.add([d.commentAdded]));
+    },
+  });
   socket.subscribe(SUB_VIEWERS, vars, { next: (d) => renderCounts({ viewerCount: d.viewerCount.count }) });
   socket.subscribe(SUB_REACTIONS, vars, { next: (d) => renderCounts(d.reactionsChanged) });
   // When the server ends the subscription (the stream ended), the last word comes from a fresh read.
@@ -392,6 +405,7 @@ async function start() {
   if (user) gql(CART).then((d) => renderCart(d.cart)).catch(() => {});
 
   subscribe();
+  state.moderation = viewerModeration({ streamId, socket: state.socket, feed: state.feed, renderCounts });
   join();
   window.addEventListener("pagehide", leave);
   // A page restored from the back/forward cache left on pagehide: it is watching again.

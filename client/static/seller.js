@@ -3,6 +3,7 @@
 
 import { getToken, goToLogin, gql } from "/static/graphql.js";
 import { openDashboard } from "/static/dashboard.js";
+import { openModeratorDashboard } from "/static/moderation.js";
 import { $, fill, formatMoney, h, notify, renderAccount } from "/static/ui.js";
 
 const ME = `{ me { id username vendor { id name products { id name price stock } } } }`;
@@ -135,11 +136,12 @@ async function start() {
     fill($("#seller-status"), `Could not load your account: ${err.message}`);
     return;
   }
+  const id = new URLSearchParams(location.search).get("stream");
+  if (id && (await openModeratorDashboard(id))) return;  // a moderator: the chat tools only
   renderVendor();
   wireForms();
   if (!seller.vendor) return;
   await renderStreams();
-  const id = new URLSearchParams(location.search).get("stream");
   if (id) await showStream(id);
 }
 
