@@ -19,9 +19,9 @@ from models.engagement import viewer_count
 from models.user import utcnow
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
-from schema.stream import LiveStream
+from schema.stream import LiveStream, streams_out
 from subscriptions.hub import SharedEvent
-from subscriptions.resolvers import Step, follow_stream, shared_stream_row
+from subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
 from subscriptions.shared import shared_delivery
 
 
@@ -47,6 +47,7 @@ VIEWERS = frozenset({"viewers_changed"})
 REACTIONS = frozenset({"reactions_changed"})
 UPDATES = frozenset({"stream_updated"})
 ORDERS = frozenset({"order_placed"})
+
 STATS = frozenset({"stats_changed"})
 
 
@@ -155,3 +156,10 @@ class RealtimeSubscription:
                     yield await stream_stats(info, value.stream.id)
             else:
                 yield value
+
+    @strawberry.subscription(
+        description="The streams LIVE now (as liveStreams), at once, then again whenever one goes live or ends."
+    )
+    async def live_streams_changed(self, info: Info) -> AsyncGenerator[list[LiveStream], None]:
+        async for rows in follow_directory(info):
+            yield streams_out(rows)
