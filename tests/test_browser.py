@@ -48,9 +48,10 @@ pytestmark = [
 # ---------------------------------------------------------------- fixtures
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, **changes) -> AsyncIterator[str]:
-    """The app served on a real port, in this test's event loop; yields its base URL."""
-    port = PORTS.take()
+async def serve(settings: Settings, ports: Ports = PORTS, **changes) -> AsyncIterator[str]:
+    """The app served on a real port (the next free one of `ports`: each module its own range), in
+    this test's event loop; yields its base URL."""
+    port = ports.take()
     base = f"http://127.0.0.1:{port}"
     app = create_app(settings.replace(port=port, public_url=base, ingest_url="rtmp://ingest.test:1935/live", **changes))
     runner = web.AppRunner(app)
@@ -153,7 +154,9 @@ async def seller_goes_live(page: "Page", seller: str, password: str) -> str:
     await expect(page.locator("#my-products")).to_contain_text("Stoneware mug · $12.50 · 5 in stock")
 
     await page.fill("#stream-title-input", "Mugs, fresh from the kiln")
-    await expect(page.locator("#stream-products input[type=checkbox]")).to_be_checked()
+    # Nothing is offered until the seller ticks it.
+    await expect(page.locator("#stream-products input[type=checkbox]")).not_to_be_checked()
+    await page.check("#stream-products input[type=checkbox]")
     await page.click("#create-stream")
     await expect(page.locator("#manage-status")).to_have_text("SCHEDULED")
     stream_id = page.url.rsplit("=", 1)[1]
