@@ -21,7 +21,7 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
 )
 from tests.test_browser import pytestmark  # noqa: F401 (the same skips: no Chromium, no playwright)
 
-PORTS = Ports(20000, 20199)  # each served app takes the next free one
+PORTS = Ports(20000, 20099)  # each served app takes the next free one
 PHONE = {"width": 390, "height": 844}
 NARROW = {"width": 320, "height": 640}
 DESKTOP = {"width": 1280, "height": 800}
