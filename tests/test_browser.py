@@ -260,6 +260,8 @@ async def test_seller_goes_live_and_a_viewer_logs_in_chats_and_buys(site, browse
     await expect(seller.locator("#stat-orders")).to_have_text("2")
     await expect(product.locator(".stock")).to_have_text("3 left")
 
+    # The page as one arrives on it: at the top, without the purchases' passing messages.
+    await viewer.evaluate("window.scrollTo(0, 0); document.getElementById('toasts')?.remove()")
     await viewer.screenshot(path=str(screenshots / "live-page.png"))
     await seller.screenshot(path=str(screenshots / "seller-dashboard.png"), full_page=True)
 
