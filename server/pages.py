@@ -50,7 +50,7 @@ def _page(name: str):
     return handler
 
 
-def not_found_page(request: web.Request) -> web.Response:
+async def not_found_page(request: web.Request) -> web.Response:
     """The 404 page: says what was not found and offers the way back."""
     return _render(request, "not-found", status=404)
 
@@ -59,9 +59,9 @@ async def live_page(request: web.Request) -> web.Response:
     """A stream's page, or the 404 page when there is no such stream (the page would only say so)."""
     raw = request.match_info["id"]
     if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
-        return not_found_page(request)
+        return await not_found_page(request)
     if not await LiveStream.exists(id=int(raw)):
-        return not_found_page(request)
+        return await not_found_page(request)
     return _render(request, "live")
 
 
@@ -76,6 +76,7 @@ def add_page_routes(app: web.Application) -> None:
     router.add_get("/", _page("index"), name="page-index")
     # Anything after /live/ that is not a stream's number is the same 404 page as a missing stream.
     router.add_get(r"/live/{id:[^/]+}", live_page, name="page-live")
+    router.add_get("/live/", not_found_page, name="page-live-none")
     router.add_get("/favicon.ico", favicon, name="favicon")
     router.add_get("/login", _page("login"), name="page-login")
     router.add_get("/seller", _page("seller"), name="page-seller")

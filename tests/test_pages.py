@@ -36,7 +36,7 @@ async def test_a_streams_page_is_served_for_a_stream_that_exists(client):
     assert 'src="/static/live.js"' in await response.text()
 
 
-@pytest.mark.parametrize("path", ["/live/999999", "/live/abc", "/live/0", "/live/99999999999999999999", "/live/%D9%A3"])
+@pytest.mark.parametrize("path", ["/live/999999", "/live/abc", "/live/0", "/live/99999999999999999999", "/live/%D9%A3", "/live/"])
 async def test_a_missing_stream_or_a_non_numeric_id_is_the_404_page_with_a_way_back(client, path):
     response = await client.http.get(path)
     assert response.status == 404
