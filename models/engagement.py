@@ -77,6 +77,11 @@ class StreamViewer(Model):
     # The secret half of the session's public id: without it no one else (an anonymous session has
     # no user to check) can renew or end the session. Null only on sessions from before it existed.
     key = fields.CharField(max_length=32, null=True)
+    # Viewers are people, not tabs: a user's (or one browser's) further tabs share the session
+    # their first opened, and count here; the session closes when the last of them leaves.
+    tabs = fields.IntField(default=1)
+    # An anonymous viewer's browser (a random id the pages keep), so its tabs are one viewer too.
+    browser_id = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "stream_viewers"
@@ -86,6 +91,7 @@ class StreamViewer(Model):
         )
         constraints = (
             CheckConstraint(check="is_active = (left_at IS NULL)", name="stream_viewers_active_until_left"),
+            CheckConstraint(check="tabs >= 0", name="stream_viewers_tabs_not_negative"),
         )
 
 
@@ -170,10 +176,33 @@ async def viewer_count(stream_id: int, now: dt.datetime) -> int:
     return (await viewer_counts([stream_id], now)).get(stream_id, 0)
 
 
+BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def check_browser_id(browser_id: str | None) -> str | None:
+    if browser_id is not None and not BROWSER_ID.fullmatch(browser_id):
+        raise bad_input("browserId", "must be 8 to 64 letters, digits, - or _.")
+    return browser_id
+
+
+async def _watching_already(
+    stream_id: int, user_id: int | None, browser_id: str | None, now: dt.datetime
+) -> StreamViewer | None:
+    """The person's open session on the stream (a user's, else the browser's), if any."""
+    if user_id is not None:
+        query = StreamViewer.filter(stream_id=stream_id, user_id=user_id)
+    elif browser_id is not None:
+        query = StreamViewer.filter(stream_id=stream_id, user_id=None, browser_id=browser_id)
+    else:
+        return None
+    return await query.filter(is_active=True, expires_at__gt=now).order_by("-id").first()
+
+
 async def join_stream(
-    stream_id: int, user_id: int | None, now: dt.datetime, ttl_seconds: int
+    stream_id: int, user_id: int | None, now: dt.datetime, ttl_seconds: int, browser_id: str | None = None
 ) -> tuple[StreamViewer, int]:
-    """A new session on a LIVE stream; returns it and the stream's viewer count after."""
+    """A session on a LIVE stream; returns it and the stream's viewer count after. A person
+    already watching (another tab) gets that session back, with one more tab: still one viewer."""
     async with in_transaction():
         stream = await _lock_stream(stream_id)
         if stream is None:
@@ -182,10 +211,18 @@ async def join_stream(
             raise conflict(f"Only a live stream can be watched; this one is {stream.status.value}.")
         # Lapsed sessions leave first, so the peak below counts only who is really here.
         lapsed = await _close_lapsed_of_stream(stream_id, now)
+        session = await _watching_already(stream_id, user_id, browser_id, now)
+        if session is not None:
+            expires_at = now + dt.timedelta(seconds=ttl_seconds)
+            await StreamViewer.filter(id=session.id).update(tabs=F("tabs") + 1, last_seen_at=now, expires_at=expires_at)
+            session.last_seen_at, session.expires_at = now, expires_at
+            await _remove_viewers(stream_id, lapsed)
+            return session, stream.viewer_count - lapsed
         first_visit = user_id is None or await _first_visit(stream_id, user_id, now)
         session = await StreamViewer.create(
             stream_id=stream_id, user_id=user_id, joined_at=now, last_seen_at=now,
             expires_at=now + dt.timedelta(seconds=ttl_seconds), key=secrets.token_urlsafe(16),
+            browser_id=browser_id if user_id is None else None,
         )
         after = F("viewer_count") + (1 - lapsed)
         await LiveStream.filter(id=stream_id).update(
@@ -248,14 +285,19 @@ async def heartbeat(
 
 
 async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -> tuple[StreamViewer, bool, int]:
-    """Closes the session; returns it, whether this call closed it, and the count after."""
+    """One tab leaves: the session closes with its last tab. Returns the session, whether this
+    call ended the caller's presence (false when the session had already ended), and the count after."""
     session = await _own_session(session_id, user_id)
     async with in_transaction():
         stream = await _lock_stream(session.stream_id)
         lapsed = await _close_lapsed_of_stream(session.stream_id, now)
-        left = await StreamViewer.filter(id=session.id, is_active=True).update(is_active=False, left_at=now)
+        # Another tab still watching: one tab fewer, the person stays counted.
+        fewer = await StreamViewer.filter(id=session.id, is_active=True, tabs__gt=1).update(tabs=F("tabs") - 1)
+        left = 0 if fewer else await StreamViewer.filter(id=session.id, is_active=True).update(
+            is_active=False, left_at=now, tabs=0
+        )
         await _remove_viewers(session.stream_id, lapsed + left)
-    return session, bool(left), stream.viewer_count - lapsed - left
+    return session, bool(fewer or left), stream.viewer_count - lapsed - left
 
 
 async def close_lapsed_sessions(now: dt.datetime) -> dict[int, int]:

@@ -84,12 +84,12 @@ async def _viewers_changed(info: Info, stream_id: int) -> None:
     await publish_to_stream(info.context.broker, stream_id, events.viewers_changed(stream_id))
 
 
-async def join_stream(info: Info, stream_id: str) -> tuple[StreamViewer, int]:
+async def join_stream(info: Info, stream_id: str, browser_id: str | None = None) -> tuple[StreamViewer, int]:
     await ratelimit.hit_address(info, ratelimit.JOIN_ADDRESS)
     user = await info.context.user()
     session, count = await engagement.join_stream(
         parse_id("streamId", stream_id), user.id if user else None, utcnow(),
-        info.context.settings.viewer_session_ttl_seconds,
+        info.context.settings.viewer_session_ttl_seconds, engagement.check_browser_id(browser_id),
     )
     await _viewers_changed(info, session.stream_id)
     return session, count

@@ -14,7 +14,7 @@ from models.fields import parse_id
 from models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from resolvers.loaders import rows_by_id
 from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from subscriptions.broker import publish_to_directory, publish_to_stream
 
 
 async def load_streams(keys: Sequence[int]) -> list[LiveStream | None]:
@@ -101,6 +101,7 @@ async def _owned(info: Info, argument: str, stream_id: str) -> LiveStream:
 async def start_stream(info: Info, id: str) -> LiveStream:
     stream = await streams.start_stream(await _owned(info, "id", id))
     await publish_to_stream(info.context.broker, stream.id, events.stream_updated(stream.id))
+    await publish_to_directory(info.context.broker, events.live_streams_changed(stream.id))
     return stream
 
 
@@ -123,4 +124,5 @@ async def end_stream(info: Info, id: str, save: bool, video_url: str | None):
         events.stream_updated(stream.id),
         events.viewers_changed(stream.id),
     )
+    await publish_to_directory(broker, events.live_streams_changed(stream.id))
     return stream, saved, figures

@@ -169,9 +169,22 @@ def _session_out(pair: tuple[m.StreamViewer, int]) -> ViewerSession:
 
 @strawberry.type
 class EngagementMutation:
-    @strawberry.mutation(description="Anonymous callers may join; the session lapses at expiresAt unless renewed.")
-    async def join_stream(self, info: Info, stream_id: strawberry.ID) -> ViewerSession:
-        return _session_out(await r.join_stream(info, stream_id))
+    @strawberry.mutation(
+        description=(
+            "Anonymous callers may join; the session lapses at expiresAt unless renewed. A viewer is a person: "
+            "a user already watching (another tab), or the same browserId when anonymous, gets the same "
+            "session back and counts once; it ends when each tab has left."
+        )
+    )
+    async def join_stream(
+        self,
+        info: Info,
+        stream_id: strawberry.ID,
+        browser_id: Annotated[
+            str | None, strawberry.argument(description="An anonymous browser's own random id (8-64 of A-Z a-z 0-9 - _).")
+        ] = None,
+    ) -> ViewerSession:
+        return _session_out(await r.join_stream(info, stream_id, browser_id))
 
     @strawberry.mutation
     async def viewer_heartbeat(self, info: Info, session_id: strawberry.ID) -> ViewerSession:

@@ -20,9 +20,9 @@ from models.user import utcnow
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
-from schema.stream import LiveStream
+from schema.stream import LiveStream, streams_out
 from subscriptions.hub import SharedEvent
-from subscriptions.resolvers import Step, follow_stream, shared_stream_row
+from subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
 from subscriptions.shared import shared_delivery
 
 
@@ -48,6 +48,7 @@ VIEWERS = frozenset({"viewers_changed"})
 REACTIONS = frozenset({"reactions_changed"})
 UPDATES = frozenset({"stream_updated"})
 ORDERS = frozenset({"order_placed"})
+
 STATS = frozenset({"stats_changed"})
 DELETIONS = frozenset({"comment_deleted"})
 CHAT = frozenset({"chat_updated"})
@@ -207,3 +208,10 @@ class RealtimeSubscription:
         async for value in _follow(info, stream_id, HELD, comment_of, moderators_only=True, detachable=True):
             if isinstance(value, Comment):
                 yield value
+
+    @strawberry.subscription(
+        description="The streams LIVE now (as liveStreams), at once, then again whenever one goes live or ends."
+    )
+    async def live_streams_changed(self, info: Info) -> AsyncGenerator[list[LiveStream], None]:
+        async for rows in follow_directory(info):
+            yield streams_out(rows)

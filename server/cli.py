@@ -74,6 +74,8 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
     _use_uvloop()
     if not reuse_port:
         print(f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql", flush=True)
+        if settings.log_format == "text":  # JSON logs are read by machines: one object per line after the banner
+            print(pages_banner(settings), flush=True)
     web.run_app(
         create_app(settings),
         host=settings.host,
@@ -83,6 +85,17 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
         reuse_port=reuse_port or None,
         access_log=None,  # the middleware logs each request once, with its request id
     )
+
+
+def pages_banner(settings: Settings) -> str:
+    """The pages a person opens first, at the address the pages' own links use."""
+    base = settings.public_url.rstrip("/")
+    return "\n".join((
+        f"  live now:          {base}/",
+        f"  seller dashboard:  {base}/seller",
+        f"  replays:           {base}/replays",
+        f"  GraphiQL:          {base}/graphql",
+    ))
 
 
 def supervise(settings: Settings) -> int:

@@ -40,7 +40,8 @@ async def load_demo_data(settings: Settings) -> None:
                 vendor, name=name, price=price, stock=stock, description=description, image_url=None
             )
             product_ids.append(product.id)
-        if not await LiveStream.exists(vendor_id=vendor.id, status=StreamStatus.LIVE):
+        live = await LiveStream.filter(vendor_id=vendor.id, status=StreamStatus.LIVE).order_by("-id").first()
+        if live is None:
             live = await stream.create_stream(
                 vendor.id,
                 title="Morning coffee gear: live demo",
@@ -55,3 +56,4 @@ async def load_demo_data(settings: Settings) -> None:
     print("livecart: demo data ready")
     print(f"  seller: {SELLER} / {DEMO_PASSWORD}")
     print(f"  buyers: {', '.join(BUYERS)} / {DEMO_PASSWORD}")
+    print(f"  live page: {settings.public_url.rstrip('/')}/live/{live.id}")

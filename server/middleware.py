@@ -200,6 +200,9 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # Tortoise logs "Tortoise-ORM shutdown" at INFO whenever a connection set closes (the start-up
+    # migration does): it reads as if the server stopped. Its warnings and errors still show.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
 
 
 def install(app: web.Application) -> None:

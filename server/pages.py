@@ -11,6 +11,7 @@ import pathlib
 
 from aiohttp import web
 
+from models.stream import LiveStream
 from server.appkeys import SETTINGS
 
 CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent / "client"
@@ -31,27 +32,52 @@ PAGE_SECURITY = {
 }
 
 INGEST_PLACEHOLDER = "{{INGEST_URL}}"
+MAX_ID = 2**31 - 1  # the id columns' range: a larger number names no stream
+
+
+def _render(request: web.Request, name: str, status: int = 200) -> web.Response:
+    text = (PAGES_DIR / f"{name}.html").read_text(encoding="utf-8")
+    if INGEST_PLACEHOLDER in text:
+        ingest = request.app[SETTINGS].ingest_url
+        text = text.replace(INGEST_PLACEHOLDER, html.escape(ingest, quote=True))
+    return web.Response(text=text, status=status, content_type="text/html", headers={**NO_CACHE, **PAGE_SECURITY})
 
 
 def _page(name: str):
-    path = PAGES_DIR / f"{name}.html"
-
     async def handler(request: web.Request) -> web.Response:
-        text = path.read_text(encoding="utf-8")
-        if INGEST_PLACEHOLDER in text:
-            ingest = request.app[SETTINGS].ingest_url
-            text = text.replace(INGEST_PLACEHOLDER, html.escape(ingest, quote=True))
-        return web.Response(text=text, content_type="text/html", headers={**NO_CACHE, **PAGE_SECURITY})
+        return _render(request, name)
 
     return handler
+
+
+async def not_found_page(request: web.Request) -> web.Response:
+    """The 404 page: says what was not found and offers the way back."""
+    return _render(request, "not-found", status=404)
+
+
+async def live_page(request: web.Request) -> web.Response:
+    """A stream's page, or the 404 page when there is no such stream (the page would only say so)."""
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        return await not_found_page(request)
+    if not await LiveStream.exists(id=int(raw)):
+        return await not_found_page(request)
+    return _render(request, "live")
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    # Browsers ask for /favicon.ico whatever the pages link; the same small SVG answers.
+    return web.FileResponse(STATIC_DIR / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
 
 def add_page_routes(app: web.Application) -> None:
     """The pages and their static files; called by create_app."""
     router = app.router
     router.add_get("/", _page("index"), name="page-index")
-    # Digits only: anything else is no stream, and 404s before a page loads.
-    router.add_get(r"/live/{id:\d+}", _page("live"), name="page-live")
+    # Anything after /live/ that is not a stream's number is the same 404 page as a missing stream.
+    router.add_get(r"/live/{id:[^/]+}", live_page, name="page-live")
+    router.add_get("/live/", not_found_page, name="page-live-none")
+    router.add_get("/favicon.ico", favicon, name="favicon")
     router.add_get("/login", _page("login"), name="page-login")
     router.add_get("/seller", _page("seller"), name="page-seller")
     router.add_get("/replays", _page("replays"), name="page-replays")

@@ -19,7 +19,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     token_ttl_seconds: int = 30 * 24 * 3600
-    public_url: str = "http://127.0.0.1:8000"
+    # Empty: the address served (HOST and PORT), so setting PORT alone moves the pages' links too.
+    public_url: str = ""
     login_url: str = "/login"
     playback_url_template: str = "{public_url}/hls/{playback_id}.m3u8"
     recording_url_template: str = "{public_url}/recordings/{playback_id}.mp4"
@@ -48,6 +49,19 @@ class Settings:
     # Shared query results (server/query_cache.py): how long one may serve when no write of ours
     # changed the data since; it bounds how late writes made outside livecart show. 0: off.
     query_cache_seconds: float = 1.0
+
+    # Whether public_url was derived from HOST/PORT (not given): replace() derives it again.
+    public_url_derived: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", served_url(self.host, self.port))
+            object.__setattr__(self, "public_url_derived", True)
+
+    @property
+    def served_url(self) -> str:
+        """Where this process answers, as a browser on this machine reaches it."""
+        return served_url(self.host, self.port)
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +102,8 @@ class Settings:
         return self.recording_url_template.format(public_url=self.public_url, playback_id=playback_id)
 
     def replace(self, **changes) -> "Settings":
+        if self.public_url_derived and "public_url" not in changes:
+            changes["public_url"] = ""  # follows the new HOST/PORT
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -95,6 +111,8 @@ class Settings:
         env = os.environ if env is None else env
         values: dict = {}
         for field in dataclasses.fields(cls):
+            if not field.init:
+                continue
             name = field.name.upper()
             raw = env.get(name)
             if raw is None or raw == "":
@@ -139,6 +157,15 @@ class Settings:
         for origin in self.cors_origin_list:
             if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
                 raise SettingsError(f"CORS_ORIGINS: {origin!r} is not an http(s) origin")
+
+
+def served_url(host: str, port: int) -> str:
+    """http://HOST:PORT, with a wildcard address (listen everywhere) read as this machine."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
 
 
 def _comma_list(raw: str) -> tuple[str, ...]:

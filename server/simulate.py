@@ -111,6 +111,23 @@ class Tally:
         return sum(1 for kind in self.final_reactions.values() if kind == "DISLIKE")
 
 
+# Figures that only grow: a change above ours is someone else's doing, one below ours a miss.
+GROWING = frozenset({"comments", "orders", "itemsSold", "revenue", "uniqueViewers"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One figure: the stream's totals before and after the run, their change, what the simulator
+    did, and the verdict: "match", "others" (ours all counted; someone else moved it too) or "MISMATCH"."""
+
+    name: str
+    before: object
+    after: object
+    change: object
+    mine: object
+    verdict: str
+
+
 @dataclasses.dataclass
 class Result:
     stream_id: str
@@ -121,10 +138,13 @@ class Result:
     source: str
     seconds: float
     watchers: int = 0
+    before: dict[str, object] = dataclasses.field(default_factory=dict)
+    after: dict[str, object] = dataclasses.field(default_factory=dict)
+    # The simulated viewers' own reactions as the server has them at the end (None: not read).
+    reactions_on_server: dict[str, int] | None = None
 
-    def rows(self) -> list[tuple[str, object, object]]:
-        """(figure, the simulator's count, the server's change) for every figure both know."""
-        mine = {
+    def mine(self) -> dict[str, object]:
+        return {
             "comments": self.tally.comments,
             "likes": self.tally.likes,
             "dislikes": self.tally.dislikes,
@@ -134,11 +154,39 @@ class Result:
             "uniqueViewers": self.tally.joined,
             "viewerCount": 0,  # every simulated viewer has left again
         }
+
+    def rows(self) -> list[tuple[str, object, object]]:
+        """(figure, the simulator's count, the server's change) for every figure both know."""
+        mine = self.mine()
         return [(name, mine[name], self.server[name]) for name in mine if name in self.server]
+
+    def _verdict(self, name: str, mine: object, change: object) -> str:
+        if Decimal(str(mine)) == Decimal(str(change)):
+            return "match"
+        if name in GROWING:
+            return "others" if Decimal(str(change)) > Decimal(str(mine)) else "MISMATCH"
+        if name == "viewerCount":
+            # Ours all left (each leave answered): the rest came or went on their own.
+            return "others" if self.tally.left == self.tally.joined else "MISMATCH"
+        if name in ("likes", "dislikes") and self.reactions_on_server is not None:
+            # Ours, read back viewer by viewer, are what we set: the difference is other viewers'.
+            return "others" if self.reactions_on_server.get(name) == mine else "MISMATCH"
+        return "MISMATCH"
+
+    def table(self) -> list[Row]:
+        return [
+            Row(name, self.before.get(name), self.after.get(name), change, mine, self._verdict(name, mine, change))
+            for name, mine, change in self.rows()
+        ]
 
     @property
     def matches(self) -> bool:
-        return all(Decimal(str(mine)) == Decimal(str(theirs)) for _, mine, theirs in self.rows())
+        """Every action of ours is counted (other viewers' activity on the stream does not count against it)."""
+        return all(row.verdict != "MISMATCH" for row in self.table())
+
+    @property
+    def others_active(self) -> bool:
+        return any(row.verdict == "others" for row in self.table())
 
 
 # ---------------------------------------------------------------- the stream's figures
@@ -417,7 +465,11 @@ async def simulate(plan: Plan, out: TextIO = sys.stdout) -> Result:
             progress.done()
 
         after = await (dashboard_figures(owner, stream_id) if owner else public_figures(public, stream_id))
+        reactions = await reactions_on_server(viewers, plan.concurrency)
         return Result(
+            before=before,
+            after=after,
+            reactions_on_server=reactions,
             stream_id=stream_id,
             title=stream["title"],
             tally=tally,
@@ -426,6 +478,25 @@ async def simulate(plan: Plan, out: TextIO = sys.stdout) -> Result:
             seconds=time.monotonic() - started,
             watchers=min(plan.watchers, plan.viewers),
         )
+
+
+MY_REACTION = "query($s: ID!) { stream(id: $s) { myReaction } }"
+
+
+async def reactions_on_server(viewers: list[Viewer], concurrency: int) -> dict[str, int] | None:
+    """The simulated viewers' reactions as the server has them, read back one by one: what tells
+    other viewers' likes from ours. None when they cannot all be read."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def mine(viewer: Viewer) -> str | None:
+        async with gate:
+            return (await viewer.client.execute(MY_REACTION, {"s": viewer.stream_id}))["stream"]["myReaction"]
+
+    try:
+        kinds = await asyncio.gather(*(mine(v) for v in viewers if v.client.token))
+    except (LivecartError, aiohttp.ClientError, asyncio.TimeoutError):
+        return None
+    return {"likes": kinds.count("LIKE"), "dislikes": kinds.count("DISLIKE")}
 
 
 async def arrive_all(viewers: list[Viewer], password: str, concurrency: int) -> None:
@@ -444,20 +515,36 @@ async def arrive_all(viewers: list[Viewer], password: str, concurrency: int) -> 
         raise SimulationError(f"a viewer could not join: {exc}") from None
 
 
+VERDICTS = {"match": "", "others": "   other viewers too", "MISMATCH": "   <- MISMATCH: ours not all counted"}
+
+
 def report(result: Result, out: TextIO) -> None:
     t = result.tally
     out.write(f"\nstream {result.stream_id} “{result.title}”, {result.seconds:.1f} s; figures from the {result.source}:\n")
-    out.write(f"  {'figure':<14}{'simulator':>12}{'server':>12}\n")
-    for name, mine, theirs in result.rows():
-        mark = "" if Decimal(str(mine)) == Decimal(str(theirs)) else "   <- differs"
-        out.write(f"  {name:<14}{mine!s:>12}{theirs!s:>12}{mark}\n")
+    out.write(f"  {'figure':<14}{'before':>10}{'after':>10}{'change':>10}{'simulator':>11}\n")
+    for row in result.table():
+        out.write(
+            f"  {row.name:<14}{row.before!s:>10}{row.after!s:>10}{_signed(row.change):>10}{row.mine!s:>11}"
+            f"{VERDICTS[row.verdict]}\n"
+        )
     out.write(
         f"  also: {t.heartbeats} heartbeats, {t.reactions_sent} reaction changes, {t.comments_seen} comment events"
         f" delivered to {result.watchers} watchers, {t.rate_limited} rate-limited, {t.out_of_stock} out of stock,"
         f" {t.errors} errors\n"
     )
-    out.write("all figures match\n" if result.matches else "MISMATCH: some figures differ (another client may be active on this stream)\n")
+    if not result.matches:
+        out.write("MISMATCH: some of the simulator's actions are missing from the figures\n")
+    elif result.others_active:
+        out.write("all of the simulator's actions are counted; other viewers were active on the stream too\n")
+    else:
+        out.write("all figures match\n")
     out.flush()
+
+
+def _signed(value: object) -> str:
+    """A change with its sign (+3, -1, 0): a change, not a total."""
+    number = Decimal(str(value))
+    return f"+{value}" if number > 0 else str(value)
 
 
 # ---------------------------------------------------------------- the command
@@ -472,7 +559,7 @@ def add_parser(commands) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", help="the served instance (default: PUBLIC_URL, http://127.0.0.1:8000)")
+    parser.add_argument("--url", help="the served instance (default: PUBLIC_URL, else http://HOST:PORT as `livecart serve` uses)")
     parser.add_argument("--stream", help="the stream's id (default: the newest live stream)")
     parser.add_argument("--viewers", type=int, default=200, help="simulated viewers (default 200)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of activity once all have joined (default 30)")
@@ -512,7 +599,10 @@ def run_command(args) -> None:
     except SimulationError as exc:
         sys.exit(f"livecart simulate: {exc}")
     except (aiohttp.ClientError, OSError) as exc:
-        sys.exit(f"livecart simulate: cannot reach {url}: {exc}")
+        sys.exit(
+            f"livecart simulate: cannot reach {url} ({exc}); point it at the server with --url, "
+            "or set PORT (or PUBLIC_URL) as for `livecart serve`"
+        )
     except KeyboardInterrupt:
         sys.exit("livecart simulate: interrupted")
     report(result, sys.stdout)

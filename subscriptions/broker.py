@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from subscriptions.events import Event, stream_channel
+from subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
 from subscriptions.hub import Hub
 
 if TYPE_CHECKING:
@@ -61,3 +61,8 @@ async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> N
     channel = stream_channel(stream_id)
     for event in events:
         await broker.publish(channel, event)
+
+
+async def publish_to_directory(broker: Broker, event: Event) -> None:
+    """The home page's channel (which streams are live); after commit, like publish_to_stream."""
+    await broker.publish(DIRECTORY_CHANNEL, event)

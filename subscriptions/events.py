@@ -11,6 +11,7 @@ Event = dict[str, Any]
 
 
 AUTH_CHANNEL = "auth"  # every process listens: what concerns connections, whatever stream they follow
+DIRECTORY_CHANNEL = "streams"  # which streams are live: what the home page follows
 
 
 def stream_channel(stream_id: int) -> str:
@@ -65,3 +66,8 @@ def stats_changed(stream_id: int) -> Event:
     """Never published: each process's hub derives it, coalesced, from the events that move the
     seller's figures (hub.STATS_SOURCES), so no mutation has to send it alongside them."""
     return {"type": "stats_changed", "stream_id": stream_id}
+
+
+def live_streams_changed(stream_id: int) -> Event:
+    """A stream went live or ended: the list of live streams is another now."""
+    return {"type": "live_streams_changed", "stream_id": stream_id}

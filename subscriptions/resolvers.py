@@ -18,9 +18,9 @@ from strawberry.types import Info
 from models import moderation
 from models.errors import forbidden, not_found
 from models.fields import parse_id
-from models.stream import LiveStream, StreamStatus
+from models.stream import LiveStream, StreamStatus, live_streams_query
 from server.context import new_loader_scope
-from subscriptions.events import stream_channel
+from subscriptions.events import DIRECTORY_CHANNEL, stream_channel
 from subscriptions.hub import SharedEvent
 from subscriptions.shared import SharedDelivery
 
@@ -122,3 +122,23 @@ async def follow_stream(
     finally:
         if not detached:
             hub.remove(inbox)
+
+
+DIRECTORY = frozenset({"live_streams_changed"})
+
+
+async def follow_directory(info: Info) -> AsyncIterator[list[LiveStream]]:
+    """The streams live now, at once, then after each change (a stream went live or ended)."""
+    hub = info.context.broker.hub
+    # Listen before the first read, so a stream going live between the two is not missed.
+    inbox = await hub.add(DIRECTORY_CHANNEL, wants=DIRECTORY)
+    try:
+        while True:
+            rows = await live_streams_query()
+            new_loader_scope()  # the socket's context outlives each list: fresh DataLoaders
+            yield rows
+            await inbox.get()
+            while inbox.queue:  # a burst of changes: one fresh list tells them all
+                await inbox.get()
+    finally:
+        hub.remove(inbox)

@@ -49,7 +49,7 @@ pytestmark = [
 
 @contextlib.asynccontextmanager
 async def serve(settings: Settings, ports: Ports = PORTS, **changes) -> AsyncIterator[str]:
-    """The app served on a real port (from `ports`: another module passes its own range), in
+    """The app served on a real port (the next free one of `ports`: each module its own range), in
     this test's event loop; yields its base URL."""
     port = ports.take()
     base = f"http://127.0.0.1:{port}"
@@ -154,7 +154,9 @@ async def seller_goes_live(page: "Page", seller: str, password: str) -> str:
     await expect(page.locator("#my-products")).to_contain_text("Stoneware mug · $12.50 · 5 in stock")
 
     await page.fill("#stream-title-input", "Mugs, fresh from the kiln")
-    await expect(page.locator("#stream-products input[type=checkbox]")).to_be_checked()
+    # Nothing is offered until the seller ticks it.
+    await expect(page.locator("#stream-products input[type=checkbox]")).not_to_be_checked()
+    await page.check("#stream-products input[type=checkbox]")
     await page.click("#create-stream")
     await expect(page.locator("#manage-status")).to_have_text("SCHEDULED")
     stream_id = page.url.rsplit("=", 1)[1]
@@ -258,6 +260,8 @@ async def test_seller_goes_live_and_a_viewer_logs_in_chats_and_buys(site, browse
     await expect(seller.locator("#stat-orders")).to_have_text("2")
     await expect(product.locator(".stock")).to_have_text("3 left")
 
+    # The page as one arrives on it: at the top, without the purchases' passing messages.
+    await viewer.evaluate("window.scrollTo(0, 0); document.getElementById('toasts')?.remove()")
     await viewer.screenshot(path=str(screenshots / "live-page.png"))
     await seller.screenshot(path=str(screenshots / "seller-dashboard.png"), full_page=True)
 

@@ -9,7 +9,7 @@ import pytest
 from server.app import create_app
 from server.pages import PAGES_DIR, STATIC_DIR
 
-PAGES = {"/": "index", "/live/1": "live", "/login": "login", "/seller": "seller", "/replays": "replays"}
+PAGES = {"/": "index", "/login": "login", "/seller": "seller", "/replays": "replays"}
 IMPORT = re.compile(r"""(?:import\s[^;]*?from\s|import\s*\(\s*)["'](/static/[^"']+)["']""")
 SCRIPT_SRC = re.compile(r"""<script[^>]*\ssrc=["'](/static/[^"']+)["']""")
 STYLESHEET = re.compile(r"""<link[^>]*\shref=["'](/static/[^"']+)["']""")
@@ -26,9 +26,29 @@ async def test_each_page_is_served_as_html_that_revalidates(client, path):
     assert f'src="/static/{PAGES[path]}.js"' in text
 
 
-async def test_a_stream_page_needs_a_numeric_id(client):
-    assert (await client.http.get("/live/abc")).status == 404
-    assert (await client.http.get("/live/")).status == 404
+async def test_a_streams_page_is_served_for_a_stream_that_exists(client):
+    from tests.support import make_vendor
+
+    seller = await make_vendor(client)
+    created = await client.data('mutation { createStream(title: "Soon", productIds: []) { id } }', token=seller.token)
+    response = await client.http.get(f"/live/{created['createStream']['id']}")
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-cache"
+    assert 'src="/static/live.js"' in await response.text()
+
+
+@pytest.mark.parametrize("path", ["/live/999999", "/live/abc", "/live/0", "/live/99999999999999999999", "/live/%D9%A3", "/live/"])
+async def test_a_missing_stream_or_a_non_numeric_id_is_the_404_page_with_a_way_back(client, path):
+    response = await client.http.get(path)
+    assert response.status == 404
+    assert response.content_type == "text/html"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    text = await response.text()
+    assert "There is no such stream" in text and 'href="/"' in text and 'href="/replays"' in text
+
+
+async def test_the_favicon_is_served(client):
+    response = await client.http.get("/favicon.ico")
+    assert response.status == 200 and response.content_type == "image/svg+xml"
 
 
 async def test_static_modules_are_javascript_and_missing_files_404(client):

@@ -50,3 +50,15 @@ def test_a_bad_port_flag_stops_serve_with_one_line():
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "livecart: PORT: 70000 is not a TCP port (1-65535) (from --port/--host)"
+
+
+def test_public_url_defaults_to_the_address_served_and_follows_it():
+    assert Settings.from_env({}).public_url == "http://127.0.0.1:8000"
+    moved = Settings.from_env({"PORT": "9001"})
+    assert moved.public_url == "http://127.0.0.1:9001"
+    assert moved.playback_url("abc") == "http://127.0.0.1:9001/hls/abc.m3u8"
+    assert moved.replace(port=9002).public_url == "http://127.0.0.1:9002"  # serve --port
+    assert Settings.from_env({"HOST": "0.0.0.0", "PORT": "80"}).public_url == "http://127.0.0.1:80"  # every address: this machine
+    assert Settings.from_env({"HOST": "::1"}).public_url == "http://[::1]:8000"
+    given = Settings.from_env({"PUBLIC_URL": "https://shop.example", "PORT": "9001"})
+    assert given.public_url == given.replace(port=9002).public_url == "https://shop.example"

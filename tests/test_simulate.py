@@ -109,3 +109,55 @@ async def test_the_command_against_a_served_instance_reports_matching_figures(se
         subprocess.run, [*command[:-4], "--seller", "seller:wrong password"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert wrong.returncode != 0 and "seller's login" in wrong.stderr + wrong.stdout
+
+
+async def test_other_viewers_on_the_stream_are_told_apart_from_a_mismatch(served):
+    """Someone else watching, liking and commenting while the simulator runs (and leaving before it
+    ends) moves the figures too: the run still matches, and the report says whose the rest is."""
+    from tests.support import register
+
+    api, url = served
+    stream_id, _ = await live_stream(api)
+    other = await register(api, "someone-else")
+    session = (await api.data("mutation($s: ID!) { joinStream(streamId: $s) { id } }", {"s": stream_id}, token=other.token))
+    plan = Plan(url=url, stream_id=stream_id, viewers=6, duration=2, comment_rate=0.5, react_rate=0.5, buy_rate=0.2,
+                watchers=1, seller=("sim-seller", SELLER_PASSWORD), seed=5)
+
+    out = io.StringIO()
+
+    async def meanwhile() -> None:
+        while "viewers on stream" not in out.getvalue():  # the run has read the figures before it
+            await asyncio.sleep(0.05)
+        await api.data("mutation($s: ID!) { react(streamId: $s, kind: LIKE) { likes } }", {"s": stream_id}, token=other.token)
+        await api.data("mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }",
+                       {"s": stream_id, "t": "not a simulated viewer"}, token=other.token)
+        await api.data("mutation($id: ID!) { leaveStream(sessionId: $id) }", {"id": session["joinStream"]["id"]}, token=other.token)
+
+    result, _ = await asyncio.gather(simulate(plan, out), meanwhile())
+    rows = {row.name: row for row in result.table()}
+    assert rows["viewerCount"].before == 1 and rows["viewerCount"].after == 0
+    assert (rows["viewerCount"].change, rows["viewerCount"].verdict) == (-1, "others")
+    assert rows["comments"].change == result.tally.comments + 1 and rows["comments"].verdict == "others"
+    assert rows["likes"].change == result.tally.likes + 1 and rows["likes"].verdict == "others"
+    assert rows["orders"].verdict == "match"
+    assert result.matches and result.others_active
+
+    report(result, out)
+    text = out.getvalue()
+    assert "before" in text and "after" in text and "change" in text
+    assert "MISMATCH" not in text
+    assert text.rstrip().endswith("other viewers were active on the stream too")
+
+
+def test_a_figure_short_of_the_simulators_count_is_a_mismatch():
+    from server.simulate import Result, Tally
+
+    tally = Tally(comments=5, joined=3, left=3)
+    result = Result(stream_id="1", title="t", tally=tally, server={"comments": 4, "viewerCount": 0, "uniqueViewers": 3},
+                    source="public stream figures", seconds=1.0)
+    verdicts = {row.name: row.verdict for row in result.table()}
+    assert verdicts == {"comments": "MISMATCH", "viewerCount": "match", "uniqueViewers": "match"}
+    assert not result.matches
+    out = io.StringIO()
+    report(result, out)
+    assert "<- MISMATCH" in out.getvalue() and out.getvalue().rstrip().endswith("missing from the figures")

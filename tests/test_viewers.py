@@ -100,10 +100,10 @@ async def test_a_user_counts_once_among_unique_viewers_each_anonymous_session_on
     a = await join(client, stream.id, token=viewer.token)
     await client.data(LEAVE, {"id": a["id"]}, token=viewer.token)
     await join(client, stream.id, token=viewer.token)
-    await join(client, stream.id, token=viewer.token)  # a second tab
+    await join(client, stream.id, token=viewer.token)  # a second tab: the same person
     await join(client, stream.id)
     await join(client, stream.id)
-    assert await figures(stream.id) == (4, 3, 4)
+    assert await figures(stream.id) == (3, 3, 3)
     assert await StreamViewerUser.filter(stream_id=stream.id).count() == 1
 
 
@@ -238,7 +238,7 @@ async def test_two_hundred_concurrent_joins_reactions_and_comments_keep_every_co
     s = str(stream.id)
 
     calls = []
-    for i in range(80):  # half anonymous, half by the users (each joins twice: two tabs)
+    for i in range(80):  # half anonymous, half by the users (each joins twice: two tabs, one viewer)
         calls.append(client.data(JOIN, {"s": s}, token=users[(i // 2) % 20].token if i % 2 else None))
     for i in range(60):  # three reactions from each user, racing one another
         calls.append(client.data(react, {"s": s, "k": ("LIKE", "DISLIKE")[(i // 20 + i) % 2]}, token=users[i % 20].token))
@@ -251,9 +251,10 @@ async def test_two_hundred_concurrent_joins_reactions_and_comments_keep_every_co
     active = await StreamViewer.filter(stream_id=stream.id, is_active=True).count()
     anonymous = await StreamViewer.filter(stream_id=stream.id, user_id__isnull=True).count()
     watching_users = await StreamViewerUser.filter(stream_id=stream.id).count()
-    assert (active, anonymous, watching_users) == (80, 40, 20)
-    assert (row.viewer_count, row.peak_viewers, row.unique_viewers) == (80, 80, anonymous + watching_users)
-    assert await viewer_count(client, stream.id) == 80
+    assert (active, anonymous, watching_users) == (60, 40, 20)
+    assert await StreamViewer.filter(stream_id=stream.id, user_id__isnull=False, tabs=2).count() == 20
+    assert (row.viewer_count, row.peak_viewers, row.unique_viewers) == (60, 60, anonymous + watching_users)
+    assert await viewer_count(client, stream.id) == 60
 
     reactions = StreamInteraction.filter(stream_id=stream.id)
     likes = await reactions.filter(interaction_type=InteractionType.LIKE).count()
@@ -286,3 +287,50 @@ async def test_joining_a_stream_id_beyond_the_key_column_is_bad_input(client):
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "streamId"}
     error = await client.error(HEARTBEAT, {"id": "2147483648"})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "sessionId"}
+
+
+JOIN_AS_BROWSER = "mutation($s: ID!, $b: String) { joinStream(streamId: $s, browserId: $b) { id viewerCount } }"
+ACTIVE_VIEWERS = "query($s: ID!) { stream(id: $s) { activeViewers { user { username } } } }"
+
+
+async def test_a_persons_tabs_are_one_viewer_until_the_last_leaves(client):
+    seller = await make_vendor(client)
+    viewer = await register(client, "viewer")
+    stream = await live_stream(seller)
+    first = await join(client, stream.id, token=viewer.token)
+    second = await join(client, stream.id, token=viewer.token)
+    assert second["id"] == first["id"] and second["viewerCount"] == 1
+    listed = (await client.data(ACTIVE_VIEWERS, {"s": str(stream.id)}, token=seller.token))["stream"]["activeViewers"]
+    assert listed == [{"user": {"username": "viewer"}}]  # listed once
+
+    assert (await client.data(LEAVE, {"id": first["id"]}, token=viewer.token))["leaveStream"] is True
+    assert await viewer_count(client, stream.id) == 1  # the other tab still watches
+    assert (await client.data(LEAVE, {"id": second["id"]}, token=viewer.token))["leaveStream"] is True
+    assert await viewer_count(client, stream.id) == 0
+    assert (await client.data(LEAVE, {"id": second["id"]}, token=viewer.token))["leaveStream"] is False
+    assert await figures(stream.id) == (0, 1, 1)
+
+
+async def test_an_anonymous_browsers_tabs_share_its_id_and_other_browsers_do_not(client):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    s = str(stream.id)
+    a = (await client.data(JOIN_AS_BROWSER, {"s": s, "b": "browser-one-abcdef"}))["joinStream"]
+    b = (await client.data(JOIN_AS_BROWSER, {"s": s, "b": "browser-one-abcdef"}))["joinStream"]
+    c = (await client.data(JOIN_AS_BROWSER, {"s": s, "b": "browser-two-abcdef"}))["joinStream"]
+    d = (await client.data(JOIN_AS_BROWSER, {"s": s, "b": None}))["joinStream"]
+    assert a["id"] == b["id"] and len({a["id"], c["id"], d["id"]}) == 3
+    assert d["viewerCount"] == 3 and await figures(stream.id) == (3, 3, 3)
+    # A lapsed session is not handed out again: the browser starts a new one.
+    await lapse(a["id"])
+    again = (await client.data(JOIN_AS_BROWSER, {"s": s, "b": "browser-one-abcdef"}))["joinStream"]
+    assert again["id"] != a["id"] and again["viewerCount"] == 3
+
+
+@pytest.mark.parametrize("browser_id", ["short", "x" * 65, "has space in it", "<script>alert</script>"])
+async def test_a_malformed_browser_id_is_bad_input_and_joins_nothing(client, browser_id):
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    error = await client.error(JOIN_AS_BROWSER, {"s": str(stream.id), "b": browser_id})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["argument"] == "browserId"
+    assert await StreamViewer.filter(stream_id=stream.id).count() == 0

@@ -86,13 +86,22 @@ function finalFigures(stats) {
   return rows.map(([label, value]) => h("div", {}, h("dt", {}, label), h("dd", { class: "final-figure" }, value)));
 }
 
+const STATE_NOTES = {
+  SCHEDULED: "Not live yet: start publishing from your broadcasting software, then Go Live.",
+  LIVE: "You are live: viewers see the stream on its page.",
+  ENDED: "This stream has ended; its figures are final.",
+};
+
+/** The controls the stream's state allows, and nothing else: Go Live before, End Stream during. */
 function renderStatus(status) {
   dash.status = status;
   const badge = $("#manage-status");
   badge.textContent = status;
   badge.className = `badge ${status.toLowerCase()}`;
   $("#go-live").hidden = status !== "SCHEDULED";
-  $("#end-stream").hidden = status === "ENDED";
+  $("#end-stream").hidden = status !== "LIVE";
+  fill($("#manage-note"), STATE_NOTES[status] || "");
+  $("#connection").hidden = status === "ENDED";
 }
 
 // ---------------------------------------------------------------- feeds
@@ -106,7 +115,7 @@ function trimFeed(map) {
 }
 
 function commentElement(comment) {
-  const remove = h("button", { type: "button", class: "link danger delete-comment", title: "Delete this comment" }, "Delete");
+  const remove = h("button", { type: "button", class: "link danger delete-comment", "aria-label": `Delete the comment by ${comment.author.username}` }, "Delete");
   const el = h(
     "li",
     { class: "comment", dataset: { commentId: comment.id } },
@@ -186,7 +195,7 @@ function renderFeatured(featured) {
   fill(
     $("#feature-list"),
     dash.seller.products.map((p) => {
-      const button = h("button", { type: "button", class: "feature", disabled: p.id === highlighted }, p.id === highlighted ? "Featured" : "Feature");
+      const button = h("button", { type: "button", class: "feature", disabled: p.id === highlighted, "aria-label": p.id === highlighted ? `${p.name} is featured` : `Feature ${p.name}` }, p.id === highlighted ? "Featured" : "Feature");
       button.addEventListener("click", () => feature(p.id, button));
       return h("li", { dataset: { productId: p.id }, class: p.id === highlighted ? "highlighted" : "" },
         h("span", {}, p.name), offered.has(p.id) ? "" : h("span", { class: "muted small" }, " (not offered yet)"), " ", button);
@@ -247,6 +256,7 @@ async function endStream(action) {
     fill($("#end-result-title"), result.savedStream ? "Stream saved for on-demand viewing" : "Stream ended (not saved)");
     fill($("#end-result-stats"), finalFigures(result.stats));
     $("#end-result-replays").hidden = !result.savedStream;
+    if (result.savedStream) $("#end-result-replays").href = `/replays#stream-${encodeURIComponent(dash.id)}`;
   } catch (err) {
     notify(err.message, "error");
   } finally {
@@ -318,7 +328,8 @@ function subscribe() {
 export async function openDashboard(id, seller) {
   dash.id = id;
   dash.seller = seller;
-  dash.comments = new CommentFeed($("#seller-comments"), commentElement, MAX_FEED);
+  // Newest on top, like the orders beside them: what just happened is what the seller sees first.
+  dash.comments = new CommentFeed($("#seller-comments"), commentElement, MAX_FEED, { newestFirst: true });
   dash.moderation = ownerModeration({ streamId: id, vendorId: seller.vendor.id, feed: dash.comments });
   let stream;
   try {

@@ -6,7 +6,8 @@ import { GraphQLError, LiveSocket, getToken, goToLogin, gql, loginUrl } from "/s
 import { roleBadge, viewerModeration } from "/static/moderation.js";
 import { attachVideo } from "/static/video.js";
 import {
-  $, CommentFeed, currentUser, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, renderAccount, runningClock,
+  $, CommentFeed, currentUser, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, politeAnnouncer,
+  renderAccount, runningClock, trackHeaderHeight,
 } from "/static/ui.js";
 
 const streamId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
@@ -24,7 +25,7 @@ const STREAM = `query($id: ID!) {
   }
 }`;
 
-const JOIN = `mutation($s: ID!) { joinStream(streamId: $s) { id expiresAt viewerCount } }`;
+const JOIN = `mutation($s: ID!, $b: String) { joinStream(streamId: $s, browserId: $b) { id expiresAt viewerCount } }`;
 const HEARTBEAT = `mutation($id: ID!) { viewerHeartbeat(sessionId: $id) { id expiresAt viewerCount } }`;
 const LEAVE = `mutation($id: ID!) { leaveStream(sessionId: $id) }`;
 const REACT = `mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes dislikes } }`;
@@ -58,9 +59,26 @@ const state = {
   heartbeatTimer: null,
   video: null,
   socket: null,
+  user: null,
+  products: null, // as shown, the featured one first
+  announce: null, // the chat's polite live region
 };
 
 const loggedIn = () => Boolean(getToken());
+
+/**
+ * This browser's own random id, kept across its tabs: an anonymous viewer's tabs are one viewer
+ * (a logged-in viewer is counted by user). Not a secret and nothing else.
+ */
+function browserId() {
+  const KEY = "livecart.browser";
+  let id = localStorage.getItem(KEY);
+  if (!id) {
+    id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem(KEY, id);
+  }
+  return id;
+}
 
 // ---------------------------------------------------------------- rendering
 
@@ -76,11 +94,46 @@ function renderStatus(status, durationSeconds) {
   const badge = $("#stream-status");
   badge.textContent = status === "LIVE" ? "LIVE" : status === "ENDED" ? "ENDED" : "SCHEDULED";
   badge.className = `badge ${status.toLowerCase()}`;
-  $("#ended-banner").hidden = status !== "ENDED";
+  $("#live-layout").dataset.status = status;
   state.clock?.stop();
   state.clock = runningClock(durationSeconds, (s) => fill($("#duration"), formatDuration(s)), {
     running: status === "LIVE",
   });
+  renderStage(status);
+}
+
+/**
+ * What the page offers in each state, so nothing on it contradicts the stream's badge: before
+ * Go Live and after the end there is no chat box and no "watching"; an ended stream's page is
+ * its replay (if kept) and a shop.
+ */
+function renderStage(status) {
+  const ended = status === "ENDED";
+  const live = status === "LIVE";
+  $("#ended-banner").hidden = !ended;
+  // After the end the socket has nothing more to say: its badge would only contradict ENDED.
+  $("#connection").hidden = ended;
+  const replay = ended && Boolean(state.stream?.playbackUrl);
+  $("#replay-link").hidden = !replay;
+  $("#replay-link").href = `/replays#stream-${encodeURIComponent(streamId)}`;
+  fill($("#ended-detail"), ended ? (replay ? "It was kept as a replay, playing above." : "It was not kept as a replay.") : "");
+  for (const button of [$("#like-button"), $("#dislike-button")]) button.disabled = !live;
+  showChatBox();
+  const chatClosed = $("#chat-closed");
+  chatClosed.hidden = live;
+  fill(chatClosed, ended ? "The chat is closed: this stream has ended." : "The chat opens when the stream goes live.");
+  const vendor = state.stream?.vendor?.name;
+  fill($("#shop-heading"), ended && vendor ? `Shop ${vendor}` : "Products on this stream");
+}
+
+/** The chat box for a logged-in viewer, the invitation to log in for a guest: while LIVE only. */
+function showChatBox() {
+  const live = state.stream?.status === "LIVE";
+  const user = state.user;
+  $("#comment-form").hidden = !live || !user;
+  const chatLogin = $("#chat-login");
+  chatLogin.hidden = !live || Boolean(user);
+  chatLogin.href = loginUrl();
 }
 
 function renderCounts({ viewerCount, likes, dislikes, commentCount }) {
@@ -112,18 +165,42 @@ function commentElement(comment) {
   );
 }
 
+function buyButton(product, label = "🛒 Buy Now") {
+  const soldOut = product.stock <= 0;
+  const buy = h("button", { type: "button", class: "primary buy-now", disabled: soldOut }, soldOut ? "Sold out" : label);
+  buy.addEventListener("click", () => buyNow(product, buy));
+  return buy;
+}
+
+/** The featured product pinned above its Buy Now (over the video's lower part on a phone). */
+function featuredCard(product) {
+  const soldOut = product.stock <= 0;
+  return h(
+    "div",
+    { class: "featured-card", dataset: { productId: product.id } },
+    product.imageUrl ? h("img", { src: product.imageUrl, alt: "" }) : h("span", { class: "thumb", "aria-hidden": "true" }, "🛍️"),
+    h("div", { class: "featured-text" },
+      h("span", { class: "badge featured" }, "Featured now"),
+      h("strong", { class: "name" }, product.name),
+      h("span", {}, h("span", { class: "price" }, formatMoney(product.price)), " · ",
+        h("span", { class: `stock${soldOut ? " sold-out" : ""}` }, soldOut ? "Sold out" : `${product.stock} left`))),
+    buyButton(product, `🛒 Buy Now · ${formatMoney(product.price)}`),
+  );
+}
+
 function productElement(product, index) {
   const soldOut = product.stock <= 0;
-  const buy = h("button", { type: "button", class: "primary buy-now", disabled: soldOut }, "🛒 Buy Now");
+  const onStage = state.stream?.status !== "ENDED";
+  const buy = buyButton(product, onStage ? "🛒 Buy Now" : "🛒 Buy");
   const add = h("button", { type: "button", class: "add-to-cart", disabled: soldOut }, "📦 Add to Cart");
-  buy.addEventListener("click", () => buyNow(product, buy));
   add.addEventListener("click", () => addToCart(product, add));
+  const featured = index === 0 && onStage;
   return h(
     "li",
-    { class: `product${index === 0 ? " highlighted" : ""}`, dataset: { productId: product.id } },
+    { class: `product${featured ? " highlighted" : ""}`, dataset: { productId: product.id } },
     product.imageUrl ? h("img", { src: product.imageUrl, alt: "", loading: "lazy" }) : null,
     h("div", { class: "product-body" },
-      index === 0 ? h("span", { class: "badge featured" }, "Featured now") : null,
+      featured ? h("span", { class: "badge featured" }, "Featured now") : null,
       h("strong", { class: "name" }, product.name),
       h("div", { class: "price" }, formatMoney(product.price)),
       h("div", { class: `stock${soldOut ? " sold-out" : ""}` }, soldOut ? "Sold out" : `${product.stock} left`),
@@ -133,14 +210,24 @@ function productElement(product, index) {
 }
 
 function renderProducts(products) {
+  state.products = products;
   fill($("#products"), products.length ? products.map(productElement) : h("li", { class: "muted" }, "No products on this stream yet."));
+  renderFeatured();
+}
+
+function renderFeatured() {
+  const first = state.products?.[0];
+  const slot = $("#featured");
+  const show = Boolean(first) && state.stream?.status !== "ENDED";
+  slot.hidden = !show;
+  fill(slot, show ? featuredCard(first) : "");
 }
 
 function updateProductStock(product) {
-  const el = document.querySelector(`.product[data-product-id="${CSS.escape(product.id)}"]`);
-  if (!el) return;
-  const index = [...el.parentElement.children].indexOf(el);
-  el.replaceWith(productElement(product, index));
+  const index = (state.products || []).findIndex((p) => p.id === product.id);
+  if (index < 0) return;
+  state.products[index] = { ...state.products[index], ...product };
+  renderProducts(state.products);
 }
 
 function renderCart(cart) {
@@ -207,7 +294,9 @@ async function buyNow(product, button) {
   await asViewer(async () => {
     button.disabled = true;
     try {
-      const data = await gql(BUY_NOW, { p: product.id, s: streamId });
+      // After the end the page is a shop: an ordinary order, not one of the broadcast's.
+      const from = state.stream?.status === "ENDED" ? null : streamId;
+      const data = await gql(BUY_NOW, { p: product.id, s: from });
       const order = data.buyNow;
       notify(`Ordered ${product.name}: ${formatMoney(order.total)}. Thank you!`, "success");
       for (const item of order.items) updateProductStock(item.product);
@@ -224,7 +313,7 @@ async function addToCart(product, button) {
   await asViewer(async () => {
     button.disabled = true;
     try {
-      const data = await gql(ADD_TO_CART, { p: product.id, s: streamId });
+      const data = await gql(ADD_TO_CART, { p: product.id, s: state.stream?.status === "ENDED" ? null : streamId });
       renderCart(data.addToCart);
       notify(`${product.name} is in your cart.`, "success");
     } finally {
@@ -254,7 +343,7 @@ async function join() {
   if (state.stream?.status === "ENDED" || state.session || state.joining) return;
   state.joining = true;
   try {
-    const data = await gql(JOIN, { s: streamId });
+    const data = await gql(JOIN, { s: streamId, b: loggedIn() ? null : browserId() });
     state.session = data.joinStream;
     renderCounts({ viewerCount: data.joinStream.viewerCount });
     scheduleHeartbeat();
@@ -312,6 +401,7 @@ function applyStream(stream) {
   state.stream = { ...state.stream, ...stream };
   renderStatus(stream.status, stream.durationSeconds);
   if (stream.featuredProducts) renderProducts(stream.featuredProducts);
+  else if (previousStatus !== stream.status) renderProducts(state.products || []);
   if (previousStatus !== stream.status || state.video?.url !== stream.playbackUrl) {
     state.video?.update(stream.playbackUrl, stream.status);
   }
@@ -345,7 +435,9 @@ function subscribe() {
   socket.subscribe(SUB_COMMENTS, vars, {
     next: (d) => {
       state.moderation?.added(d.commentAdded);
-      bumpCommentCount(state.feed.add([d.commentAdded]));
+      const added = state.feed.add([d.commentAdded]);
+      if (added) announce(d.commentAdded);
+      bumpCommentCount(added);
     },
   });
   socket.subscribe(SUB_VIEWERS, vars, { next: (d) => renderCounts({ viewerCount: d.viewerCount.count }) });
@@ -356,6 +448,10 @@ function subscribe() {
   return socket;
 }
 
+function announce(comment) {
+  state.announce?.(`${comment.author.username}: ${comment.text}`);
+}
+
 function bumpCommentCount(added) {
   if (added && state.commentCount !== null) renderCounts({ commentCount: state.commentCount + added });
 }
@@ -364,14 +460,13 @@ function bumpCommentCount(added) {
 
 /** The header and the chat box for a logged-in viewer, or a guest's invitation to log in. */
 function showViewer(user) {
+  state.user = user;
   renderAccount(user);
-  $("#comment-form").hidden = !user;
-  const chatLogin = $("#chat-login");
-  chatLogin.hidden = Boolean(user);
-  chatLogin.href = loginUrl();
+  showChatBox();
 }
 
 async function start() {
+  trackHeaderHeight();
   const user = await currentUser();
   showViewer(user);
 
@@ -384,11 +479,13 @@ async function start() {
   }
   const stream = data.stream;
   if (!stream) {
-    fill($("#stream-title"), "No such stream.");
+    // Removed since the server sent this page (it answers 404 for a stream it does not have).
+    location.replace("/live/not-found");
     return;
   }
   state.stream = stream;
   state.myReaction = stream.myReaction;
+  state.announce = politeAnnouncer($("#chat-announcer"));
   renderHeader(stream);
   renderCounts(stream);
   renderMyReaction();

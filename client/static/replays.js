@@ -9,12 +9,12 @@ const SAVED_STREAMS = `{
 }`;
 
 function replayElement(saved) {
-  const video = h("video", { controls: true, preload: "none", playsinline: true });
+  const video = h("video", { controls: true, preload: "none", playsinline: true, "aria-label": `Replay: ${saved.title}` });
   const message = h("p", {}, "");
   const placeholder = h("div", { class: "video-placeholder" }, h("div", { class: "placeholder-icon" }, "🎞️"), message);
   const item = h(
     "li",
-    { class: "replay card", dataset: { savedStreamId: saved.id, streamId: saved.stream.id } },
+    { class: "replay card", id: `stream-${saved.stream.id}`, dataset: { savedStreamId: saved.id, streamId: saved.stream.id } },
     h("div", { class: "video-frame" }, video, placeholder),
     h("h2", { class: "title" }, saved.title),
     h("div", { class: "muted" },
@@ -37,4 +37,4 @@ async function load() {
 }
 
 currentUser().then(renderAccount);
-load();
+load().then(() => document.getElementById(location.hash.slice(1))?.scrollIntoView());

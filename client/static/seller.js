@@ -4,7 +4,7 @@
 import { getToken, goToLogin, gql } from "/static/graphql.js";
 import { openDashboard } from "/static/dashboard.js";
 import { openModeratorDashboard } from "/static/moderation.js";
-import { $, fill, formatMoney, h, notify, renderAccount } from "/static/ui.js";
+import { $, fill, formatMoney, h, notify, renderAccount, trackHeaderHeight } from "/static/ui.js";
 
 const ME = `{ me { id username vendor { id name products { id name price stock } } } }`;
 const BECOME_VENDOR = `mutation($n: String!) { becomeVendor(name: $n) { id name } }`;
@@ -47,7 +47,8 @@ function renderVendor() {
   fill(
     $("#stream-products"),
     seller.products.map((p) =>
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "product", value: p.id, checked: true }), ` ${p.name}`)),
+      // None ticked: the seller chooses what this stream offers.
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "product", value: p.id }), ` ${p.name}`)),
   );
   $("#add-product").open = seller.products.length === 0;
 }
@@ -126,6 +127,7 @@ async function showStream(id) {
 }
 
 async function start() {
+  trackHeaderHeight();
   if (!getToken()) {
     goToLogin();
     return;

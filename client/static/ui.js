@@ -84,27 +84,51 @@ export function runningClock(seconds, render, { running = true } = {}) {
  * Comment ids grow with time, which is what lets a catch-up tell deleted from older.
  */
 export class CommentFeed {
-  constructor(list, render, max) {
+  /**
+   * `newestFirst`: the newest on top (the dashboard, like its orders), else at the bottom as in
+   * a chat (the viewer page); either way the newest is what shows first.
+   */
+  constructor(list, render, max, { newestFirst = false } = {}) {
     this.list = list;
     this.render = render;
     this.max = max;
+    this.newestFirst = newestFirst;
     this.shown = new Map(); // id -> element
   }
 
-  /** Adds the comments not shown yet, staying at the bottom if the reader was there; returns how many. */
+  /** Adds the comments not shown yet, keeping the newest in view if the reader was there; returns how many. */
   add(comments) {
-    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
+    const list = this.list;
+    const atNewest = this.newestFirst
+      ? list.scrollTop < 40
+      : list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     let added = 0;
     for (const comment of comments) {
       if (this.shown.has(comment.id)) continue;
       const el = this.render(comment);
       this.shown.set(comment.id, el);
-      this.list.appendChild(el);
+      this.place(el, comment.id);
       added += 1;
     }
-    while (this.shown.size > this.max) this.remove(this.shown.keys().next().value);
-    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+    while (this.shown.size > this.max) this.remove(this.oldestId());
+    if (atNewest) list.scrollTop = this.newestFirst ? 0 : list.scrollHeight;
     return added;
+  }
+
+  /** In id order (ids grow with time), so a catch-up's older comments land where they belong. */
+  place(el, id) {
+    const key = BigInt(id);
+    const children = [...this.list.children];
+    const later = this.newestFirst
+      ? children.find((c) => BigInt(c.dataset.commentId) < key)
+      : children.find((c) => BigInt(c.dataset.commentId) > key);
+    this.list.insertBefore(el, later || null);
+  }
+
+  oldestId() {
+    let oldest = null;
+    for (const id of this.shown.keys()) if (oldest === null || BigInt(id) < BigInt(oldest)) oldest = id;
+    return oldest;
   }
 
   /**
@@ -126,11 +150,44 @@ export class CommentFeed {
   }
 }
 
-/** The header's connection badge: "● live", or connecting/reconnecting. */
+/**
+ * The header's connection badge: "● connected", or connecting/reconnecting. It speaks of the
+ * page's link to the server only; whether the stream is live is the stream's badge.
+ */
 export function showConnection(status) {
   const el = $("#connection");
+  if (!el) return;
   el.dataset.status = status;
-  el.textContent = status === "connected" ? "● live" : `${status}…`;
+  el.textContent = status === "connected" ? "● connected" : `${status}…`;
+}
+
+/** Keeps --header-h at the header's height, so a phone's stage fills exactly the rest of the screen. */
+export function trackHeaderHeight() {
+  const header = $("header.site");
+  if (!header) return;
+  const measure = () => document.documentElement.style.setProperty("--header-h", `${header.offsetHeight}px`);
+  measure();
+  new ResizeObserver(measure).observe(header);
+}
+
+/**
+ * A polite live region that speaks at most once per `gapMs`: a busy chat is summed up
+ * ("5 new comments") instead of read out line by line.
+ */
+export function politeAnnouncer(region, gapMs = 4000) {
+  let pending = [];
+  let timer = null;
+  const flush = () => {
+    timer = null;
+    if (!pending.length) return;
+    region.textContent = pending.length === 1 ? pending[0] : `${pending.length} new comments`;
+    pending = [];
+    timer = setTimeout(flush, gapMs);
+  };
+  return (text) => {
+    pending.push(text);
+    if (!timer) flush();
+  };
 }
 
 /** Shows a short message in the page's toast area. */
