@@ -330,12 +330,20 @@ async def test_the_page_catches_up_on_what_it_missed_while_disconnected(site, br
     await expect(page.locator(".comment .text")).to_have_text(["first", "taken back"])
     await expect(page.locator("#comment-count")).to_have_text("2 comments")
 
-    # The socket drops; what happens before it is back arrives by no subscription.
-    await page.evaluate("window.livecart.socket.drop()")
+    # The socket drops and stays down (its retries held) until all of this has happened, so what
+    # happens meanwhile arrives by no subscription (on a loaded machine a retry 0.5 s later could
+    # otherwise land between these mutations and hear some of them live).
+    await page.evaluate("""() => {
+        const socket = window.livecart.socket;
+        socket.heldConnect = socket.connect;
+        socket.connect = () => {};
+        socket.drop();
+    }""")
     await expect(connection).to_have_attribute("data-status", "reconnecting")
     await api.data(comment, {"s": stream_id, "t": "said while you were away"}, token=talker.token)
     await api.data("mutation($id: ID!) { deleteComment(id: $id) }", {"id": taken_back}, token=talker.token)
     await api.data('mutation($s: ID!) { react(streamId: $s, kind: LIKE) { likes } }', {"s": stream_id}, token=talker.token)
+    await page.evaluate("() => { const s = window.livecart.socket; s.connect = s.heldConnect; s.connect(); }")
 
     # Back: the new comment is there, the deleted one gone, the older one kept, and every figure right.
     await expect(connection).to_have_attribute("data-status", "connected", timeout=10000)
