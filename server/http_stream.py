@@ -24,12 +24,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from graphql import GraphQLError, validate
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from models.errors import ErrorCode
 from models.user import hash_token
-from schema.document_cache import operation_type
+from schema.document_cache import operation_type, parsed
 from server import ops
 from server.appkeys import SETTINGS
 from server.graphql_http import EVENT_STREAM
@@ -154,11 +155,6 @@ class HTTPStream:
             pass
 
 
-def _request_error(result: Any) -> bool:
-    """Nothing ran: the document did not parse or validate, or its variables did not coerce."""
-    return bool(result.errors) and result.data is None and all(error.path is None for error in result.errors)
-
-
 async def serve(view: Any, request: web.Request, params: dict[str, Any], media: str, refuse: Any) -> web.StreamResponse:
     """Answer one operation as a stream. `refuse(status, message, code, **extensions)` makes the
     view's JSON error response (for what is refused before the stream starts)."""
@@ -200,23 +196,17 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, ref
         prefix, suffix = fmt.frame
         return prefix + orjson.dumps(body) + suffix
 
-    results: Any
-    if kind in ("query", "mutation"):
-        first = await view.schema.execute(
-            query, variable_values=variables, context_value=context, operation_name=name,
-            allowed_operation_types={OperationType.QUERY, OperationType.MUTATION},
-        )
-        results = None
-    else:
-        results = await view.schema.subscribe(query, variable_values=variables, context_value=context, operation_name=name)
-        try:
-            first = await anext(results)
-        except StopAsyncIteration:
-            first = None
-    if first is not None and (isinstance(first, PreExecutionError) or _request_error(first)):
-        if results is not None:
-            await results.aclose()
-        return view.error_response([error.formatted for error in first.errors], 400)
+    # A document that does not parse or validate is refused before the stream starts (400), as
+    # graphql-sse's reference server does; what fails later (variables, the resolver's checks)
+    # comes as a result with errors, then complete.
+    try:
+        errors = validate(view.schema._schema, parsed(query))
+    except GraphQLError as error:
+        errors = [error]
+    if errors:
+        for error in errors:
+            error.extensions = {**(error.extensions or {}), "code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value}
+        return view.error_response([error.formatted for error in errors], 400)
 
     await response.prepare(request)
     ops.stream_opened(request.app, stream)
@@ -226,14 +216,22 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, ref
     writer = asyncio.get_running_loop().create_task(stream.write_forever())
     if fmt.opening:
         stream.send(fmt.opening)
-    if first is not None:
-        stream.send(frame(first))
+    results: Any = None
 
     async def rest() -> None:
-        if results is None:
+        nonlocal results
+        if kind in ("query", "mutation"):
+            result = await view.schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=name,
+                allowed_operation_types={OperationType.QUERY, OperationType.MUTATION},
+            )
+            stream.send(frame(result))
             return
+        results = await view.schema.subscribe(query, variable_values=variables, context_value=context, operation_name=name)
         async for result in results:
             stream.send(frame(result))
+            if isinstance(result, PreExecutionError):
+                return
 
     consumer = asyncio.get_running_loop().create_task(rest())
     ended = asyncio.get_running_loop().create_task(stream.ended.wait())
