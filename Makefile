@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GraphiQL's browser assets from the npm registry, pinned and integrity-checked (client/vendor.json).
+VENDORED := client/static/vendor/.installed
 
 .PHONY: serve test install demo-data schema clean bench
 
@@ -13,13 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(VENDORED): client/vendor.json client/vendor.py
+	$(PYTHON) client/vendor.py
+	touch $(VENDORED)
 
-serve: $(STAMP)
+install: $(STAMP) $(VENDORED)
+
+serve: $(STAMP) $(VENDORED)
 	$(BIN)/livecart demo-data
 	$(BIN)/livecart serve
 
-test: $(STAMP)
+test: $(STAMP) $(VENDORED)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # Every measurement of issue 8 in one run, written to bench/REPORT.md. Needs PostgreSQL, Redis and

@@ -45,6 +45,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from models.errors import ErrorCode
 from server import graphql_http, http_stream, ops
 from server.appkeys import REQUEST_REDIS, SETTINGS
+from server.pages import graphiql_page
 from server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
 from schema.document_cache import operation_of, operation_type
 from server.context import Context
@@ -516,6 +517,9 @@ class LivecartGraphQLView(GraphQLView):
         else:
             response = await super().run(request, context, root_value)
         return self._in_media_type(response, media)
+
+    async def render_graphql_ide(self, request: web.Request) -> web.Response:
+        return graphiql_page()  # no CDN: see client/vendor.py
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         return False  # decided by run_http's negotiation (text/html), before strawberry runs

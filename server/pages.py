@@ -32,6 +32,21 @@ PAGE_SECURITY = {
 
 INGEST_PLACEHOLDER = "{{INGEST_URL}}"
 
+# GraphiQL (issue 16): every script, style, font and request from this origin only.
+GRAPHIQL_SECURITY = {
+    **PAGE_SECURITY,
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+def graphiql_page() -> web.Response:
+    """GraphiQL as livecart serves it at /graphql (client/pages/graphiql.html, assets of client/vendor.py)."""
+    text = (PAGES_DIR / "graphiql.html").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="text/html", headers={**NO_CACHE, **GRAPHIQL_SECURITY})
+
 
 def _page(name: str):
     path = PAGES_DIR / f"{name}.html"
