@@ -132,6 +132,11 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()}: must be a positive whole number")
+        if self.tracing:
+            try:
+                import opentelemetry.sdk.trace  # noqa: F401
+            except ImportError:
+                raise SettingsError("TRACING: on needs the OpenTelemetry SDK: pip install 'livecart[tracing]'") from None
         if self.http_stream_heartbeat_seconds <= 0:
             raise SettingsError("HTTP_STREAM_HEARTBEAT_SECONDS: must be a positive number")
         if self.trusted_documents:
