@@ -31,9 +31,10 @@ def node() -> str:
     return node
 
 
-async def run_node(node: str, script: str, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+async def run_node(node: str, script: str, *args: str, timeout: float = 120, env: dict | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        node, str(JS / script), *args, cwd=JS, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        node, str(JS / script), *args, cwd=JS, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
