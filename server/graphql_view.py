@@ -208,6 +208,21 @@ def _enter_operation(
         )
 
 
+async def _resolve_documents(handler: Any, message: Any, *, many: bool) -> Any:
+    """A subscribe/start message with its persisted document filled in (APQ, TRUSTED_DOCUMENTS),
+    as over HTTP; None when refused (an `error` message with the code has been sent)."""
+    payload = message.get("payload")
+    if not handler.connection_acknowledged or not isinstance(payload, dict) or not isinstance(handler.view, LivecartGraphQLView):
+        return message  # strawberry answers these as before (4401, 4400)
+    try:
+        resolved = await handler.view.persisted(handler.context.request).resolve(payload)
+    except PersistedRefusal as refusal:
+        errors = refusal.body()["errors"]
+        await handler.send_message({"id": message.get("id"), "type": "error", "payload": errors if many else errors[0]})
+        return None
+    return message if resolved is payload else {**message, "payload": resolved}
+
+
 # ---------------------------------------------------------------- WebSocket limits: the handlers' side
 
 def subscription_limit_error(limit: int) -> dict[str, object]:
@@ -298,6 +313,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
     async def handle_subscribe(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
+        message = await _resolve_documents(self, message, many=True)
+        if message is None:
+            return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
@@ -347,6 +365,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
 
     async def handle_start(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
+            return
+        message = await _resolve_documents(self, message, many=False)
+        if message is None:
             return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):

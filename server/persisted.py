@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import pathlib
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -167,3 +168,65 @@ def _hash_asked(params: dict[str, Any]) -> str | None:
     if isinstance(document_id, str) and document_id:
         return document_id.removeprefix("sha256:").lower()
     return None
+
+
+# ---------------------------------------------------------------- the pages' own documents
+
+_CONST = re.compile(r"""\bconst\s+([A-Z][A-Z0-9_]*)\s*=\s*(`(?:[^`\\]|\\.)*`|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""", re.S)
+_LITERAL = re.compile(r"""`(?:[^`\\]|\\.)*`|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""", re.S)
+_INTERPOLATION = re.compile(r"\$\{\s*([A-Z][A-Z0-9_]*)\s*\}")
+
+
+def _literal_text(literal: str, constants: dict[str, str]) -> str | None:
+    """The text of a JavaScript string literal, its ${CONSTANT}s filled in from the file's own
+    string constants; None when it holds anything else (computed at run time: not a document)."""
+    body = literal[1:-1]
+    if literal[0] == "`":
+        unresolved = False
+
+        def fill(match: re.Match) -> str:
+            nonlocal unresolved
+            if match[1] not in constants:
+                unresolved = True
+                return ""
+            return constants[match[1]]
+
+        body = _INTERPOLATION.sub(fill, body)
+        if unresolved or "${" in body:
+            return None
+    if "\\" in body:
+        return None  # escapes: no document of ours needs them
+    return body
+
+
+def page_documents(static_dir: pathlib.Path, is_document: Any) -> list[str]:
+    """Every GraphQL document the pages' scripts send: each string literal (constants filled in)
+    that `is_document` accepts (parses and validates against the schema), in file order."""
+    found: list[str] = []
+    for path in sorted(static_dir.glob("*.js")):
+        source = path.read_text(encoding="utf-8")
+        constants: dict[str, str] = {}
+        for match in _CONST.finditer(source):
+            text = _literal_text(match[2], constants)
+            if text is not None:
+                constants[match[1]] = text
+        for match in _LITERAL.finditer(source):
+            text = _literal_text(match[0], constants)
+            if text and text.lstrip()[:1] in ("q", "m", "s", "{") and text not in found and is_document(text):
+                found.append(text)
+    return found
+
+
+def apollo_manifest(documents: list[str]) -> dict[str, Any]:
+    """Apollo's persisted query manifest format (which TRUSTED_DOCUMENTS reads too)."""
+    operations = []
+    for document in documents:
+        parsed = parse(document)
+        operation = next(d for d in parsed.definitions if isinstance(d, OperationDefinitionNode))
+        operations.append({
+            "id": sha256(document),
+            "name": operation.name.value if operation.name else None,
+            "type": operation.operation.value,
+            "body": document,
+        })
+    return {"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations}

@@ -94,3 +94,59 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(browser, setting
             assert blocked == [], blocked  # nothing was even asked of another origin
             assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
             await context.close()
+
+
+async def test_the_pages_work_in_trusted_documents_mode_with_the_commands_manifest(browser, settings, tmp_path):  # noqa: F811
+    """`livecart trusted-documents` writes the pages' documents; served with only those allowed,
+    a seller goes live through the dashboard and a viewer logs in, likes and comments, and the
+    server refused nothing the pages sent."""
+    from server.cli import main as livecart
+    from tests.test_browser import (
+        Dialogs, new_page, post_comment, seller_goes_live, unique, viewer_logs_in_from_the_stream,
+    )
+
+    manifest = tmp_path / "trusted.json"
+    livecart(["trusted-documents", str(manifest)])
+    async with serve(settings.replace(trusted_documents=str(manifest), ingest_url="rtmp://ingest.test:1935/live")) as base:
+        async with aiohttp.ClientSession(base_url=base) as http:
+            from tests.support import GraphQLClient
+
+            api = GraphQLClient(http)
+            refused: list[str] = []
+
+            def watch(page):
+                async def on_response(response) -> None:
+                    if not response.url.endswith("/graphql"):
+                        return
+                    try:
+                        text = await response.text()
+                    except Exception:  # noqa: BLE001 - the page navigated on: its body is gone, and was read
+                        return
+                    if "PERSISTED_QUERY_NOT_ALLOWED" in text:
+                        refused.append(response.request.post_data or response.url)
+
+                page.on("response", on_response)
+                page.on("websocket", lambda ws: ws.on(
+                    "framereceived", lambda frame: refused.append(str(frame)) if "PERSISTED_QUERY_NOT_ALLOWED" in str(frame) else None
+                ))
+                return page
+
+            dialogs = Dialogs()
+            seller_name, viewer_name = unique("seller"), unique("viewer")
+            # The seller's account, with the login page's own document (the only one trusted).
+            page_register = "mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token user { username } } }"
+            await api.data(page_register, {"u": seller_name, "p": "seller password"})
+            seller = watch(await new_page(browser, base, dialogs))
+            stream_id = await seller_goes_live(seller, seller_name, "seller password")
+            viewer = watch(await new_page(browser, base, dialogs))
+            await viewer_logs_in_from_the_stream(viewer, stream_id, viewer_name)
+            await post_comment(viewer, "trusted")
+            from playwright.async_api import expect
+
+            await expect(seller.locator(".comment .text").filter(has_text="trusted")).to_be_visible(timeout=5000)
+            # A document of nobody's pages is refused, on this same server.
+            body = await (await http.post("/graphql", json={"query": "{ liveStreams { id } }"})).json()
+            assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+            assert refused == []
+            for page in (seller, viewer):
+                await page.context.close()

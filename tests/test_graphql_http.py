@@ -19,7 +19,7 @@ from tests.conftest import TEST_REDIS_URL
 from tests.realtime_support import (
     COMMENTS, STATS, VIEWERS, base_url, broker_of, comment_row, listening, live_stream, publish, until, view_of,
 )
-from tests.support import GraphQLClient, make_vendor, register
+from tests.support import REGISTER, GraphQLClient, make_vendor, register
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 WAIT = 10
@@ -323,3 +323,35 @@ async def test_legacy_keep_alive_follows_its_setting(aiohttp_client, settings):
                 message = None
             assert (message == {"type": "ka"}) is expected
         assert view_of(client).keep_alive is expected
+
+
+async def test_trusted_documents_hold_on_websockets_too_and_the_command_lists_the_pages(aiohttp_client, settings, tmp_path):
+    from client.livecart_client import LivecartClient, LivecartError
+    from server.cli import main as livecart
+
+    manifest = tmp_path / "trusted.json"
+    livecart(["trusted-documents", str(manifest)])
+    documents = load_manifest(str(manifest))
+    bodies = set(documents.values())
+    assert "mutation { logout }" in bodies  # a literal passed straight to gql() (ui.js)
+    assert any("postComment(streamId: $s, text: $t) { id text createdAt author { id username } }" in b for b in bodies)  # constants filled in
+    # The tests' own set-up documents are trusted too (a deployment lists every client's).
+    setup = [
+        REGISTER, 'mutation { becomeVendor(name: "Shop") { id } }',
+        "mutation($n: String!, $p: Decimal!, $s: Int!) { createProduct(name: $n, price: $p, stock: $s) { id } }",
+    ]
+    listed = json.loads(manifest.read_text())
+    listed["operations"] += [{"id": sha(text), "body": text} for text in setup]
+    manifest.write_text(json.dumps(listed))
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(trusted_documents=str(manifest)))))
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    page_viewers = next(b for b in bodies if b.startswith("subscription") and "{ viewerCount(streamId" in b)
+    async with LivecartClient(base_url(client)) as viewer:
+        listed = viewer.subscribe(page_viewers, {"s": str(stream.id)})
+        assert (await asyncio.wait_for(anext(listed), WAIT))["viewerCount"] == {"count": 0}
+        unlisted = viewer.subscribe(VIEWERS, {"s": str(stream.id)})
+        with pytest.raises(LivecartError) as refused:
+            await asyncio.wait_for(anext(unlisted), WAIT)
+        assert refused.value.code == "PERSISTED_QUERY_NOT_ALLOWED"
+        await listed.aclose()
