@@ -548,7 +548,7 @@ class LivecartGraphQLView(GraphQLView):
     def persisted(self, request: web.Request) -> PersistedDocuments:
         if self._persisted is None:
             self._persisted = PersistedDocuments(
-                request.app.get(REQUEST_REDIS) if self.settings.persisted_queries else None,
+                request.app.get(REQUEST_REDIS),
                 self._trusted,
                 self.settings.introspection_enabled,
             )

@@ -49,12 +49,11 @@ class Settings:
     # changed the data since; it bounds how late writes made outside livecart show. 0: off.
     query_cache_seconds: float = 1.0
     # Issue 16: the legacy graphql-ws `ka` interval (0: none), the heartbeat of subscriptions over
-    # HTTP (SSE, multipart), Apollo's automatic persisted queries, the trusted-documents manifest
+    # HTTP (SSE, multipart), the trusted-documents manifest
     # (only its documents run), and OpenTelemetry tracing (exported over OTLP when the standard
     # OTEL_EXPORTER_OTLP_* variables name a collector).
     websocket_keepalive_seconds: float = 15.0
     http_stream_heartbeat_seconds: float = 12.0
-    persisted_queries: bool = True
     trusted_documents: str = ""
     tracing: bool = False
 
