@@ -491,7 +491,7 @@ class LivecartGraphQLView(GraphQLView):
         """GET and POST: the media type first (406 when none offered fits), then the parameters
         (persisted documents resolved), then a stream (SSE, multipart), a shared query result,
         or strawberry's execution, answered in the negotiated type."""
-        wants_ide = request.method == "GET" and "query" not in request.query and not request.query.get("extensions")
+        wants_ide = request.method == "GET" and not {"query", "extensions", "documentId"} & request.query.keys()
         media = graphql_http.negotiate(request.headers.get("Accept"), html=wants_ide and self.graphql_ide is not None)
         _PARAMS.set(None)
         _MEDIA.set(media)

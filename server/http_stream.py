@@ -10,8 +10,8 @@ anything starts), the same resolvers and owner checks, the per-address connectio
 encoding, framed for this stream. Heartbeats (HTTP_STREAM_HEARTBEAT_SECONDS) keep proxies
 from closing a quiet stream, and a client that went away is noticed within a second or at
 the next write: its operation ends and, with Redis, the channel is released with it.
-A logout of its token (on any process) and shutdown end it as they close sockets: an error
-with extensions.code, then the end of the stream. Queries and mutations may be sent the same
+A logout of its token (on any process), the token's expiry and shutdown end it: an error
+with extensions.code (UNAUTHENTICATED, SERVICE_UNAVAILABLE), then the end of the stream. Queries and mutations may be sent the same
 way (one result, then complete), as graphql-sse's clients do.
 """
 from __future__ import annotations
@@ -29,8 +29,9 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from models.errors import ErrorCode
-from models.user import hash_token
+from models.user import hash_token, token_expires_at, utcnow
 from schema.document_cache import operation_type, parsed
+from schema.extensions import UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER, is_unavailable
 from server import ops
 from server.appkeys import SETTINGS
 from server.graphql_http import EVENT_STREAM
@@ -128,6 +129,12 @@ class HTTPStream:
             self.end_errors = [{"message": message, "extensions": {"code": code.value}}]
             self.ended.set()
 
+    def finish(self, data: bytes) -> None:
+        """The last frames, queued even after the stream was ended (send refuses them then)."""
+        self._queue.append(data)
+        self._queued += len(data)
+        self._wakeup.set()
+
     def client_gone(self) -> bool:
         transport = self.request.transport
         return self.gone or transport is None or transport.is_closing()
@@ -169,19 +176,28 @@ async def serve(view: Any, request: web.Request, params: dict[str, Any], media: 
         return refuse(405, "Mutations are only sent with POST.", ErrorCode.BAD_USER_INPUT.value, headers={"Allow": "POST"})
 
     context = await view.get_context(request, None)
-    if request.headers.get("Authorization") and await context.user() is None:
-        return refuse(401, "Invalid or expired token.", ErrorCode.UNAUTHENTICATED.value)
+    expires_at = None
+    if request.headers.get("Authorization"):
+        try:
+            user = await context.user()
+            expires_at = await token_expires_at(context.token) if user is not None else None
+        except Exception as exc:  # noqa: BLE001 - the database or Redis is away: say so, as queries do
+            if not is_unavailable(exc):
+                raise
+            return refuse(503, UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE.value, retryAfter=UNAVAILABLE_RETRY_AFTER)
+        if user is None or expires_at is None:
+            return refuse(401, "Invalid or expired token.", ErrorCode.UNAUTHENTICATED.value)
 
     refusal = view.admit_websocket(request)  # the same per-address count as sockets
     if refusal is not None:
         return refusal
     try:
-        return await _stream(view, request, context, fmt, query, name, variables, kind, refuse, settings)
+        return await _stream(view, request, context, fmt, query, name, variables, kind, settings, expires_at)
     finally:
         view.release_websocket(request)
 
 
-async def _stream(view, request, context, fmt, query, name, variables, kind, refuse, settings) -> web.StreamResponse:
+async def _stream(view, request, context, fmt, query, name, variables, kind, settings, expires_at) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=fmt.headers)
     stream = HTTPStream(request, response, fmt, context.token)
     context.response = response
@@ -233,8 +249,14 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, ref
             if isinstance(result, PreExecutionError):
                 return
 
-    consumer = asyncio.get_running_loop().create_task(rest())
-    ended = asyncio.get_running_loop().create_task(stream.ended.wait())
+    loop = asyncio.get_running_loop()
+    expiry = None
+    if expires_at is not None:  # the login lapses: the stream ends as a logout would end it
+        expiry = loop.call_later(
+            max(0.0, (expires_at - utcnow()).total_seconds()), stream.end, ErrorCode.UNAUTHENTICATED, "This login has expired."
+        )
+    consumer = loop.create_task(rest())
+    ended = loop.create_task(stream.ended.wait())
     heartbeat = settings.http_stream_heartbeat_seconds
     try:
         while True:
@@ -248,6 +270,8 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, ref
             stream.end_errors = [{"message": "Internal server error.", "extensions": {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}}]
     finally:
         ended.cancel()
+        if expiry is not None:
+            expiry.cancel()
         if not consumer.done():
             consumer.cancel()
             try:
@@ -261,10 +285,8 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, ref
             metrics.subscriptions.dec()
         if not stream.client_gone():
             if stream.end_errors:
-                stream._queue.append(fmt.failure(stream.end_errors))
-                stream._wakeup.set()
-            stream._queue.append(fmt.complete())
-            stream._wakeup.set()
+                stream.finish(fmt.failure(stream.end_errors))
+            stream.finish(fmt.complete())
             await stream.drain()
         writer.cancel()
         try:

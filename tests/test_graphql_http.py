@@ -186,6 +186,21 @@ async def test_logout_ends_the_http_streams_of_its_token(client):
     await until(lambda: broker_of(client).hub.subscriber_count(f"stream:{stream.id}") == 0)
 
 
+async def test_a_stream_ends_when_its_login_expires(client):
+    import datetime as dt
+
+    from models.user import AuthToken, hash_token, utcnow
+
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    await AuthToken.filter(token_hash=hash_token(seller.token)).update(expires_at=utcnow() + dt.timedelta(seconds=1))
+    feed = await sse(client, STATS, {"s": str(stream.id)}, seller.token)
+    assert (await feed.next())["data"]["streamStats"]["streamId"] == str(stream.id)
+    result = await feed.next()
+    assert result["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await feed.complete()
+
+
 async def test_a_client_that_leaves_is_noticed_and_its_channel_released(aiohttp_client, settings):
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(http_stream_heartbeat_seconds=0.2))))
     seller = await make_vendor(client)
