@@ -186,6 +186,21 @@ async def test_logout_ends_the_http_streams_of_its_token(client):
     await until(lambda: broker_of(client).hub.subscriber_count(f"stream:{stream.id}") == 0)
 
 
+async def test_shutdown_ends_http_streams_and_refuses_new_ones(client):
+    from server import ops
+
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    feed = await sse(client, VIEWERS, {"s": str(stream.id)})
+    await feed.next()
+    await ops.close_websockets(client.http.server.app)  # what SIGTERM runs first
+    result = await feed.next()
+    assert result["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    await feed.complete()
+    response = await post(client, {"query": VIEWERS, "variables": {"s": str(stream.id)}}, "text/event-stream")
+    assert response.status == 503
+
+
 async def test_a_stream_ends_when_its_login_expires(client):
     import datetime as dt
 
