@@ -14,8 +14,11 @@ from opentelemetry.trace import SpanKind
 
 from client.livecart_client import LivecartClient
 from server.app import create_app
+from tests.processes import Ports, servers  # noqa: F401 - the fixture
 from tests.realtime_support import COMMENTS, base_url, listening, live_stream, next_of, until
 from tests.support import GraphQLClient, make_vendor, register
+
+PORTS = Ports(19400, 19449)  # the served process and the OTLP receiver
 
 SAY = "mutation Say($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
 
@@ -83,3 +86,61 @@ async def test_tracing_is_off_by_default(client, exporter):
     exporter.clear()
     await client.data("{ liveStreams { id } }")
     assert exporter.get_finished_spans() == ()
+
+
+async def test_a_served_process_exports_its_spans_over_otlp(settings, servers):
+    """`livecart serve` with TRACING=on and OTEL_EXPORTER_OTLP_ENDPOINT: the spans of one mutation
+    reach an OTLP/HTTP receiver (a thread of this test) as one trace."""
+    import http.server
+    import threading
+
+    import aiohttp
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/v1/traces":
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                received.append(request)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", PORTS.take()), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        base = servers.start(
+            settings.database_url, settings.redis_url, TRACING="on",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.server_address[1]}", OTEL_BSP_SCHEDULE_DELAY="100",
+        )
+        async with aiohttp.ClientSession(base_url=base) as http_session:
+            client = GraphQLClient(http_session)
+            await client.data(
+                "mutation Join($u: String!, $p: String!) { register(username: $u, password: $p) { token } }",
+                {"u": "traced", "p": "correct horse"},
+            )
+
+        def spans():
+            return [
+                (resource.resource, span)
+                for request in received for resource in request.resource_spans
+                for scope in resource.scope_spans for span in scope.spans
+            ]
+
+        await until(lambda: any(span.name == "mutation Join" for _, span in spans()), timeout=20)
+        found = spans()
+        [operation] = [span for _, span in found if span.name == "mutation Join"]
+        trace = [span for _, span in found if span.trace_id == operation.trace_id]
+        names = {span.name for span in trace}
+        assert "POST /graphql" in names and "resolve Mutation.register" in names and "INSERT" in names, names
+        service = {a.key: a.value.string_value for resource, _ in found for a in resource.attributes}
+        assert service["service.name"] == "livecart"
+    finally:
+        receiver.shutdown()
