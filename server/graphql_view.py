@@ -49,7 +49,7 @@ from server.pages import graphiql_page
 from server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
 from schema.document_cache import operation_of, operation_type
 from server.context import Context
-from server.query_cache import QUERY_CACHE
+from server.query_cache import CACHE_HEADER, QUERY_CACHE
 from server.ratelimit import client_address
 from server.settings import Settings
 from subscriptions.shared import Operation as SharedOperation
@@ -530,8 +530,9 @@ class LivecartGraphQLView(GraphQLView):
         key = cache.key_for(query, name, params.get("variables")) if cache is not None else None
         if key is not None:  # a query whose answer is everyone's: see server/query_cache.py
             response = await cache.answer(key, functools.partial(super().run, request, context, root_value))
-            if request.method == "GET" and "Authorization" not in request.headers and response.status == 200:
-                # A GET (by persisted hash, typically) of everyone's answer: shared caches may keep it.
+            if request.method == "GET" and "Authorization" not in request.headers and CACHE_HEADER in response.headers:
+                # A GET (by persisted hash, typically) of everyone's answer, without errors (the only
+                # answers the query cache keeps and marks): shared caches may keep it too.
                 age = max(1, int(self.settings.query_cache_seconds))
                 response.headers["Cache-Control"] = f"public, max-age={age}"
                 response.headers["Vary"] = "Accept, Authorization"

@@ -300,6 +300,12 @@ async def test_automatic_persisted_queries(client):
     response = await client.http.get("/graphql", params={"extensions": json.dumps(persisted(sha(query)))})
     assert response.status == 200 and await response.json() == {"data": {"liveStreams": []}}
     assert response.headers["Cache-Control"].startswith("public, max-age=")
+    # An answer with errors is not for shared caches.
+    missing = "query($id: ID!) { stream(id: $id) { id } }"
+    await post(client, {"query": missing, "extensions": persisted(sha(missing))})
+    response = await client.http.get("/graphql", params={"extensions": json.dumps(persisted(sha(missing))), "variables": '{"id": "not-a-number"}'})
+    assert (await response.json())["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Cache-Control" not in response.headers
 
 
 async def test_trusted_documents_only(aiohttp_client, settings, tmp_path):
