@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Browser assets from the npm registry (GraphiQL, axe-core for the pages' tests), pinned and
+# integrity-checked (client/vendor.json).
+VENDORED := client/static/vendor/.installed
 
 .PHONY: serve test install demo-data schema clean bench
-# Pinned npm packages for the pages' tests (axe-core), checked against their sha512 (client/vendor.json).
-VENDORED := client/static/vendor/.fetched
 
 # The vendored files first: the package data names client/static/vendor, which must exist to install.
 $(STAMP): pyproject.toml $(VENDORED)
@@ -24,7 +25,7 @@ $(VENDORED): client/vendor.json client/vendor.py
 
 install: $(STAMP) $(VENDORED)
 
-serve: $(STAMP)
+serve: $(STAMP) $(VENDORED)
 	$(BIN)/livecart demo-data
 	$(BIN)/livecart serve
 

@@ -1,11 +1,12 @@
-"""Fetches the pinned npm packages of client/vendor.json into client/static/vendor/ (git-ignored).
+"""Third-party browser assets, from the npm registry, pinned: `python client/vendor.py`
+(`make install` runs it). No Node needed.
 
-No Node needed: each package's tarball comes from the npm registry (NPM_REGISTRY, default
-https://registry.npmjs.org), is checked against the pinned `integrity` (the registry's own
-sha512) before anything is unpacked, and only the listed `files` are kept, under
-client/static/vendor/<package>/<file>. Nothing loads from a CDN at run time.
-
-    python client/vendor.py            # what `make install` runs; fetches only what is missing
+client/vendor.json names each package's version, the registry's sha512 integrity of its
+tarball and the files to take from it. Each tarball is fetched from the npm registry, checked
+against its integrity (a mismatch stops with one line, nothing written), and the listed files
+are written to client/static/vendor/<package>/ (git-ignored), which `livecart serve` serves
+under /static/vendor/ from this origin. A package already there at its pinned version is
+left alone.
 """
 from __future__ import annotations
 
@@ -13,74 +14,80 @@ import base64
 import hashlib
 import io
 import json
-import os
 import pathlib
+import shutil
 import sys
 import tarfile
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
-PINS = HERE / "vendor.json"
-TARGET = HERE / "static" / "vendor"
+MANIFEST = HERE / "vendor.json"
+VENDOR = HERE / "static" / "vendor"
+REGISTRY = "https://registry.npmjs.org"
 
 
 class VendorError(RuntimeError):
     pass
 
 
-def tarball_url(registry: str, package: str, version: str) -> str:
-    name = package.rsplit("/", 1)[-1]  # a scoped package's tarball is named without its scope
-    return f"{registry.rstrip('/')}/{package}/-/{name}-{version}.tgz"
+def tarball_url(package: str, version: str) -> str:
+    bare = package.rsplit("/", 1)[-1]  # a scoped package's tarball is named without its scope
+    return f"{REGISTRY}/{package}/-/{bare}-{version}.tgz"
 
 
-def check_integrity(data: bytes, integrity: str, package: str) -> None:
+def check_integrity(data: bytes, integrity: str, what: str) -> None:
     algorithm, _, expected = integrity.partition("-")
     if algorithm != "sha512":
-        raise VendorError(f"{package}: only sha512 integrity is accepted, not {algorithm!r}")
+        raise VendorError(f"{what}: only sha512 integrity is accepted, not {algorithm}")
     actual = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if actual != expected:
-        raise VendorError(f"{package}: the tarball's sha512 does not match vendor.json (got sha512-{actual})")
+        raise VendorError(f"{what}: integrity mismatch (expected sha512-{expected}, got sha512-{actual})")
 
 
-def unpack(data: bytes, package: str, files: list[str], into: pathlib.Path) -> None:
+def install(package: str, pin: dict, target: pathlib.Path = VENDOR, fetch=None) -> bool:
+    """Fetch, check and unpack one package; False when it was already in place."""
+    folder = target / package
+    stamp = folder / ".version"
+    if stamp.exists() and stamp.read_text() == f"{pin['version']} {pin['integrity']}":
+        return False
+    url = tarball_url(package, pin["version"])
+    data = (fetch or _download)(url)
+    check_integrity(data, pin["integrity"], f"{package}@{pin['version']}")
+    files: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for name in files:
-            member = archive.getmember(f"package/{name}")  # npm tarballs hold everything under package/
+        for name in pin["files"]:
+            try:
+                member = archive.getmember(f"package/{name}")
+            except KeyError:
+                raise VendorError(f"{package}@{pin['version']}: no {name} in its tarball") from None
             extracted = archive.extractfile(member)
             if extracted is None:
-                raise VendorError(f"{package}: {name} is not a file in the tarball")
-            destination = into / package / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(extracted.read())
+                raise VendorError(f"{package}@{pin['version']}: {name} is not a file")
+            files[name] = extracted.read()
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    stamp.write_text(f"{pin['version']} {pin['integrity']}")
+    return True
 
 
-def missing(package: str, pin: dict, into: pathlib.Path) -> bool:
-    stamp = into / package / ".version"
-    present = stamp.exists() and stamp.read_text().strip() == pin["integrity"]
-    return not present or not all((into / package / name).exists() for name in pin["files"])
-
-
-def fetch(registry: str, package: str, pin: dict, into: pathlib.Path) -> None:
-    url = tarball_url(registry, package, pin["version"])
-    with urllib.request.urlopen(url, timeout=60) as response:
-        data = response.read()
-    check_integrity(data, pin["integrity"], package)
-    unpack(data, package, pin["files"], into)
-    (into / package / ".version").write_text(pin["integrity"] + "\n")
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - the registry's https URL
+        return response.read()
 
 
 def main() -> int:
-    registry = os.environ.get("NPM_REGISTRY", "https://registry.npmjs.org")
-    pins = json.loads(PINS.read_text())
-    for package, pin in pins.items():
-        if not missing(package, pin, TARGET):
-            continue
-        try:
-            fetch(registry, package, pin, TARGET)
-        except (OSError, KeyError, tarfile.TarError, VendorError) as exc:
-            print(f"vendor: {package} {pin['version']}: {exc}", file=sys.stderr)
-            return 1
-        print(f"vendor: {package} {pin['version']} (integrity checked)")
+    pins = json.loads(MANIFEST.read_text())
+    try:
+        for package, pin in pins.items():
+            if install(package, pin):
+                print(f"vendored {package}@{pin['version']}")
+    except (VendorError, OSError) as exc:
+        print(f"client/vendor.py: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,10 @@ class ErrorCode(str, enum.Enum):
     # handshake from an address that already holds as many sockets as it may (HTTP 429).
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    # Persisted documents (issue 16): a hash the server does not know (the client sends the
+    # document with it again), and a document outside TRUSTED_DOCUMENTS.
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
     # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

@@ -113,5 +113,13 @@ async def user_for_token(token: str) -> User | None:
     return record.user if record else None
 
 
+async def token_expires_at(token: str):
+    """When a live token lapses (None for an unknown or revoked one): a stream authenticated by it ends then."""
+    record = await AuthToken.filter(
+        token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=utcnow()
+    ).only("id", "expires_at").first()
+    return record.expires_at if record else None
+
+
 async def revoke_token(token: str) -> bool:
     return await AuthToken.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(revoked_at=utcnow()) > 0

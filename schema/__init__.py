@@ -17,6 +17,7 @@ from schema.moderation import ModerationMutation, ModerationQuery
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamMutation, StreamQuery
+from schema.tracing import Traced
 from schema.user import UserMutation, UserQuery
 from server.query_cache import WritesMoveTheDataVersion
 from server.settings import Settings
@@ -38,6 +39,7 @@ def build_schema(settings: Settings | None = None) -> LivecartSchema:
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
+            *((Traced,) if settings.tracing else ()),  # first: the operation's span holds the others' work
             *limit_extensions(introspection=settings.introspection_enabled),
             StorableText,
             ErrorCodes,

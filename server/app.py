@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from schema import build_schema
-from server import db, middleware, ops
+from server import db, middleware, ops, tracing
 from server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
 from server.graphql_view import LivecartGraphQLView
 from server.pages import add_page_routes
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
+    tracing.install(app, settings)  # TRACING=on only
     view = LivecartGraphQLView(
         schema=build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,

@@ -163,6 +163,33 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         print(f"livecart: wrote {args.output}")
 
 
+def cmd_trusted_documents(args: argparse.Namespace) -> None:
+    """The manifest of the pages' documents, for TRUSTED_DOCUMENTS (Apollo's manifest format)."""
+    import json
+
+    from graphql import GraphQLError, parse, validate
+
+    from schema import build_schema
+    from server.pages import STATIC_DIR
+    from server.persisted import apollo_manifest, page_documents
+
+    schema = build_schema()._schema
+
+    def is_document(text: str) -> bool:
+        try:
+            return not validate(schema, parse(text))
+        except GraphQLError:
+            return False
+
+    manifest = apollo_manifest(page_documents(STATIC_DIR, is_document))
+    text = json.dumps(manifest, indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        pathlib.Path(args.output).write_text(text)
+        print(f"livecart: wrote {len(manifest['operations'])} documents to {args.output}")
+
+
 def cmd_makemigrations(args: argparse.Namespace) -> None:
     """For developers: write a migration for model changes (Tortoise's autodetector)."""
     import json
@@ -196,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("output", nargs="?", default="schema.graphql")
     export.set_defaults(func=cmd_export_schema)
+
+    trusted = commands.add_parser("trusted-documents", help="write the manifest of the pages' documents (TRUSTED_DOCUMENTS)")
+    trusted.add_argument("output", nargs="?", default="trusted-documents.json")
+    trusted.set_defaults(func=cmd_trusted_documents)
 
     from server import simulate
 

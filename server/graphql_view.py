@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import functools
 import logging
 import weakref
@@ -42,17 +43,25 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UNSET, UnsetType
 
 from models.errors import ErrorCode
-from server import ops
-from server.appkeys import SETTINGS
-from schema.document_cache import operation_of
+from server import graphql_http, http_stream, ops
+from server.appkeys import REQUEST_REDIS, SETTINGS
+from server.pages import graphiql_page
+from server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
+from schema.document_cache import operation_of, operation_type
 from server.context import Context
-from server.query_cache import QUERY_CACHE
+from server.query_cache import CACHE_HEADER, QUERY_CACHE
 from server.ratelimit import client_address
 from server.settings import Settings
 from subscriptions.shared import Operation as SharedOperation
 from subscriptions.shared import current_operation
 
 log = logging.getLogger("livecart.ws")
+
+# The request's negotiated media type, its parameters (read once, persisted documents resolved)
+# and whether it failed before running: set per request task by LivecartGraphQLView.run_http.
+_MEDIA: contextvars.ContextVar[str | None] = contextvars.ContextVar("livecart_media", default=None)
+_PARAMS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("livecart_params", default=None)
+_REQUEST_ERROR: contextvars.ContextVar[bool] = contextvars.ContextVar("livecart_request_error", default=False)
 
 # Subscription fields whose newest value makes any older queued one useless.
 COALESCED_FIELDS = frozenset({"viewerCount", "reactionsChanged", "streamStats"})
@@ -199,6 +208,21 @@ def _enter_operation(
         )
 
 
+async def _resolve_documents(handler: Any, message: Any, *, many: bool) -> Any:
+    """A subscribe/start message with its persisted document filled in (APQ, TRUSTED_DOCUMENTS),
+    as over HTTP; None when refused (an `error` message with the code has been sent)."""
+    payload = message.get("payload")
+    if not handler.connection_acknowledged or not isinstance(payload, dict) or not isinstance(handler.view, LivecartGraphQLView):
+        return message  # strawberry answers these as before (4401, 4400)
+    try:
+        resolved = await handler.view.persisted(handler.context.request).resolve(payload)
+    except PersistedRefusal as refusal:
+        errors = refusal.body()["errors"]
+        await handler.send_message({"id": message.get("id"), "type": "error", "payload": errors if many else errors[0]})
+        return None
+    return message if resolved is payload else {**message, "payload": resolved}
+
+
 # ---------------------------------------------------------------- WebSocket limits: the handlers' side
 
 def subscription_limit_error(limit: int) -> dict[str, object]:
@@ -289,6 +313,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
     async def handle_subscribe(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
+        message = await _resolve_documents(self, message, many=True)
+        if message is None:
+            return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
@@ -339,6 +366,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
     async def handle_start(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
+        message = await _resolve_documents(self, message, many=False)
+        if message is None:
+            return
         payload = message.get("payload") or {}
         if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
             self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
@@ -357,9 +387,30 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: Any
     ) -> None:
+        if isinstance(query, str) and operation_type(query, operation_name) in ("query", "mutation"):
+            await self.execute_once(operation_id, query, operation_name, variables)
+            return
         _enter_operation(self.websocket, operation_id, "data", query, operation_name, variables)
         with _running(self.context):
             await super().handle_async_results(operation_id, query, operation_name, variables)
+
+
+    async def execute_once(self, operation_id: str, query: str, operation_name: str | None, variables: Any) -> None:
+        """The legacy protocol carries queries and mutations too (subscriptions-transport-ws, gql's
+        legacy transport): one `data`, then `complete`; strawberry's handler only subscribes."""
+        try:
+            with _running(self.context):
+                result = await self.schema.execute(
+                    query, variable_values=variables, context_value=self.context, operation_name=operation_name,
+                    root_value=self.root_value,
+                )
+            await self.send_data_message(result, operation_id)
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
 
 class LivecartGraphQLView(GraphQLView):
@@ -371,7 +422,14 @@ class LivecartGraphQLView(GraphQLView):
         if settings is not None:
             kwargs.setdefault("connection_init_wait_timeout", timedelta(seconds=settings.websocket_init_timeout_seconds))
             kwargs.setdefault("max_subscriptions_per_connection", settings.websocket_subscriptions_per_connection)
+            # The legacy protocol's `ka`: strawberry's default is one a second to every socket.
+            kwargs.setdefault("keep_alive", settings.websocket_keepalive_seconds > 0)
+            kwargs.setdefault("keep_alive_interval", settings.websocket_keepalive_seconds or None)
         super().__init__(*args, **kwargs)
+        self.settings = settings or Settings()
+        trusted = load_manifest(self.settings.trusted_documents) if self.settings.trusted_documents else None
+        self._trusted = trusted
+        self._persisted: PersistedDocuments | None = None
         self.connections: weakref.WeakSet[BoundedWebSocketAdapter] = weakref.WeakSet()  # open WebSockets
         self.sockets_per_address: collections.Counter[str] = collections.Counter()
 
@@ -398,8 +456,21 @@ class LivecartGraphQLView(GraphQLView):
         try:
             return await self.run(request=request)
         except HTTPException as exc:
-            body = _http_error(exc.reason, ErrorCode.BAD_USER_INPUT.value)
-            return web.json_response(body, status=exc.status_code, dumps=lambda data: orjson.dumps(data).decode())
+            return self.refuse(exc.status_code, exc.reason, ErrorCode.BAD_USER_INPUT.value)
+
+    # ------------------------------------------------------------ GraphQL over HTTP (server/graphql_http.py)
+
+    def refuse(self, status: int, message: str, code: str, headers: Mapping[str, str] | None = None, **extensions: object) -> web.Response:
+        return self.error_response([{"message": message, "extensions": {"code": code, **extensions}}], status, headers)
+
+    def error_response(self, errors: list, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
+        """A request refused before it ran, in GraphQL's shape and the negotiated media type."""
+        media = _MEDIA.get()
+        content_type = graphql_http.GRAPHQL_RESPONSE if media == graphql_http.GRAPHQL_RESPONSE else graphql_http.JSON
+        return web.Response(
+            body=orjson.dumps({"errors": errors}), status=status, content_type=content_type, charset="utf-8",
+            headers=headers,
+        )
 
     async def run(self, request: web.Request, context: Any = UNSET, root_value: Any = UNSET) -> web.StreamResponse:
         if self.is_websocket_request(request):
@@ -407,10 +478,7 @@ class LivecartGraphQLView(GraphQLView):
             if refusal is not None:
                 return refusal
         else:
-            cache = request.app.get(QUERY_CACHE)
-            key = await cache.key_of(request) if cache is not None else None
-            if key is not None:  # a query whose answer is everyone's: see server/query_cache.py
-                return await cache.answer(key, functools.partial(super().run, request, context, root_value))
+            return await self.run_http(request, context, root_value)
         try:
             return await super().run(request, context, root_value)
         finally:
@@ -418,6 +486,108 @@ class LivecartGraphQLView(GraphQLView):
             if adapter is not None:
                 adapter.stop()
             self.release_websocket(request)
+
+    async def run_http(self, request: web.Request, context: Any, root_value: Any) -> web.StreamResponse:
+        """GET and POST: the media type first (406 when none offered fits), then the parameters
+        (persisted documents resolved), then a stream (SSE, multipart), a shared query result,
+        or strawberry's execution, answered in the negotiated type."""
+        wants_ide = request.method == "GET" and not {"query", "extensions", "documentId"} & request.query.keys()
+        media = graphql_http.negotiate(request.headers.get("Accept"), html=wants_ide and self.graphql_ide is not None)
+        _PARAMS.set(None)
+        _MEDIA.set(media)
+        _REQUEST_ERROR.set(False)
+        if media is None:
+            return graphql_http.not_acceptable()
+        if media == graphql_http.HTML:
+            if self.graphql_ide is None:
+                return self.refuse(404, "Not Found", ErrorCode.NOT_FOUND.value)
+            return await self.render_graphql_ide(request)
+        if request.method not in ("GET", "POST"):
+            return self.refuse(405, "GraphQL only supports GET and POST requests.", ErrorCode.BAD_USER_INPUT.value, headers={"Allow": "GET, POST"})
+        params = await graphql_http.read_params(request)
+        try:
+            params = await self.persisted(request).resolve(params)
+        except PersistedRefusal as refusal:
+            return web.Response(
+                body=orjson.dumps(refusal.body()), status=refusal.status if media == graphql_http.GRAPHQL_RESPONSE else 200,
+                content_type=media if media == graphql_http.GRAPHQL_RESPONSE else graphql_http.JSON, charset="utf-8",
+            )
+        _PARAMS.set(params)
+        query, name = params.get("query"), params.get("operationName")
+        if media in graphql_http.STREAMING:
+            return await http_stream.serve(self, request, params, media, self.refuse)
+        kind = operation_type(query, name) if isinstance(query, str) else None
+        if kind == "subscription":
+            return self.refuse(
+                400,
+                "Subscriptions are served over a WebSocket (graphql-transport-ws, graphql-ws), or over HTTP with "
+                'Accept: text/event-stream or multipart/mixed;subscriptionSpec="1.0".',
+                ErrorCode.BAD_USER_INPUT.value,
+            )
+        if kind == "mutation" and request.method == "GET":
+            return self.refuse(405, "Mutations are only sent with POST.", ErrorCode.BAD_USER_INPUT.value, headers={"Allow": "POST"})
+        cache = request.app.get(QUERY_CACHE)
+        key = cache.key_for(query, name, params.get("variables")) if cache is not None else None
+        if key is not None:  # a query whose answer is everyone's: see server/query_cache.py
+            response = await cache.answer(key, functools.partial(super().run, request, context, root_value))
+            if request.method == "GET" and "Authorization" not in request.headers and CACHE_HEADER in response.headers:
+                # A GET (by persisted hash, typically) of everyone's answer, without errors (the only
+                # answers the query cache keeps and marks): shared caches may keep it too.
+                age = max(1, int(self.settings.query_cache_seconds))
+                response.headers["Cache-Control"] = f"public, max-age={age}"
+                response.headers["Vary"] = "Accept, Authorization"
+        else:
+            response = await super().run(request, context, root_value)
+        return self._in_media_type(response, media)
+
+    async def render_graphql_ide(self, request: web.Request) -> web.Response:
+        return graphiql_page()  # no CDN: see client/vendor.py
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return False  # decided by run_http's negotiation (text/html), before strawberry runs
+
+    def persisted(self, request: web.Request) -> PersistedDocuments:
+        if self._persisted is None:
+            self._persisted = PersistedDocuments(
+                request.app.get(REQUEST_REDIS),
+                self._trusted,
+                self.settings.introspection_enabled,
+            )
+        return self._persisted
+
+    def _in_media_type(self, response: web.StreamResponse, media: str) -> web.StreamResponse:
+        if not isinstance(response, web.Response) or response.content_type != graphql_http.JSON:
+            return response
+        response.charset = "utf-8"
+        if media == graphql_http.GRAPHQL_RESPONSE:
+            response.content_type = graphql_http.GRAPHQL_RESPONSE
+            if _REQUEST_ERROR.get():
+                response.set_status(400)
+        return response
+
+    async def parse_http_body(self, request_adapter: Any) -> Any:
+        params = _PARAMS.get()
+        if params is None:
+            return await super().parse_http_body(request_adapter)
+        from strawberry.http import GraphQLRequestData
+
+        return GraphQLRequestData(
+            query=params.get("query"),
+            variables=params.get("variables"),
+            operation_name=params.get("operationName"),
+            extensions=params.get("extensions"),
+            protocol="http",
+        )
+
+    async def process_result(self, request: web.Request, result: Any) -> Any:
+        """A request error (nothing ran: parse, validation, variable coercion) has no `data` entry
+        under the draft's media type, and makes its answer a 400 (see _in_media_type)."""
+        body = await super().process_result(request, result)
+        if result.errors and result.data is None and all(error.path is None for error in result.errors):
+            _REQUEST_ERROR.set(True)
+            if _MEDIA.get() == graphql_http.GRAPHQL_RESPONSE:
+                body.pop("data", None)
+        return body
 
     # ------------------------------------------------------------ WebSocket limits and accounting (ops)
 

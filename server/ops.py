@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from models.errors import ErrorCode
 from models.user import hash_token
 from server.appkeys import BROKER, SETTINGS
 from subscriptions.events import AUTH_CHANNEL
@@ -171,12 +172,26 @@ def websocket_closed(app: web.Application, ws: web.WebSocketResponse) -> None:
     app[METRICS].websockets.dec()
 
 
+# Subscriptions over HTTP (server/http_stream.py): ended like sockets at shutdown and logout.
+HTTP_STREAMS = web.AppKey("http_streams", weakref.WeakSet)
+
+
+def stream_opened(app: web.Application, stream) -> None:
+    app[HTTP_STREAMS].add(stream)
+
+
+def stream_closed(app: web.Application, stream) -> None:
+    app[HTTP_STREAMS].discard(stream)
+
+
 async def close_websockets(app: web.Application) -> None:
     """on_shutdown: aiohttp has stopped accepting; tell every socket we are going away (1001).
 
     In-flight HTTP requests are then given shutdown_timeout to finish by aiohttp itself.
     """
     app[SHUTTING_DOWN].set()
+    for stream in list(app[HTTP_STREAMS]):
+        stream.end(ErrorCode.SERVICE_UNAVAILABLE, "The server is shutting down; subscribe again.")
     sockets = list(app[WEBSOCKETS])
     if sockets:
         log.info("shutting down: closing %d WebSocket(s) with 1001", len(sockets))
@@ -213,6 +228,9 @@ async def close_revoked_sockets_ctx(app: web.Application) -> AsyncIterator[None]
 async def _close_revoked_sockets(app: web.Application, revocations) -> None:
     while True:
         revoked = (await revocations.get())["token_hash"]
+        for stream in list(app[HTTP_STREAMS]):
+            if stream.token_hash == revoked:
+                stream.end(ErrorCode.UNAUTHENTICATED, "This login has ended.")
         sockets = [ws for ws in app[WEBSOCKETS] if ws.get(TOKEN_HASH) == revoked]
         if sockets:
             log.info("closing %d WebSocket(s) whose token was revoked", len(sockets))
@@ -225,6 +243,7 @@ def add_ops_routes(app: web.Application) -> None:
     app[METRICS] = Metrics()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
+    app[HTTP_STREAMS] = weakref.WeakSet()
     app.on_shutdown.append(close_websockets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -42,6 +42,21 @@ def _render(request: web.Request, name: str, status: int = 200) -> web.Response:
         text = text.replace(INGEST_PLACEHOLDER, html.escape(ingest, quote=True))
     return web.Response(text=text, status=status, content_type="text/html", headers={**NO_CACHE, **PAGE_SECURITY})
 
+# GraphiQL (issue 16): every script, style, font and request from this origin only.
+GRAPHIQL_SECURITY = {
+    **PAGE_SECURITY,
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+def graphiql_page() -> web.Response:
+    """GraphiQL as livecart serves it at /graphql (client/pages/graphiql.html, assets of client/vendor.py)."""
+    text = (PAGES_DIR / "graphiql.html").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="text/html", headers={**NO_CACHE, **GRAPHIQL_SECURITY})
+
 
 def _page(name: str):
     async def handler(request: web.Request) -> web.Response:

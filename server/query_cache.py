@@ -107,6 +107,16 @@ class QueryCache:
             variables = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables is not None else None
         else:
             return None
+        return QueryCache.key_for(query, name, variables)
+
+    @staticmethod
+    def key_for(query: Any, name: Any, variables: Any) -> tuple | None:
+        """The key of a shareable query (see key_of), from parameters already read."""
+        if variables is not None and not isinstance(variables, (bytes, str)):
+            try:
+                variables = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+            except TypeError:  # not encodable (a lone surrogate): not shared; the resolvers refuse it
+                return None
         if not isinstance(query, str) or not (name is None or isinstance(name, str)):
             return None
         if operation_type(query, name) != "query" or selects_caller_fields(query):
@@ -162,7 +172,7 @@ def _shareable_body(response: web.StreamResponse) -> bytes | None:
 
 
 def _cached(body: bytes, how: str) -> web.Response:
-    return web.Response(body=body, content_type="application/json", headers={CACHE_HEADER: how})
+    return web.Response(body=body, content_type="application/json", charset="utf-8", headers={CACHE_HEADER: how})
 
 
 QUERY_CACHE = web.AppKey("query_cache", QueryCache)

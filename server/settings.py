@@ -49,6 +49,14 @@ class Settings:
     # Shared query results (server/query_cache.py): how long one may serve when no write of ours
     # changed the data since; it bounds how late writes made outside livecart show. 0: off.
     query_cache_seconds: float = 1.0
+    # Issue 16: the legacy graphql-ws `ka` interval (0: none), the heartbeat of subscriptions over
+    # HTTP (SSE, multipart), the trusted-documents manifest
+    # (only its documents run), and OpenTelemetry tracing (exported over OTLP when the standard
+    # OTEL_EXPORTER_OTLP_* variables name a collector).
+    websocket_keepalive_seconds: float = 15.0
+    http_stream_heartbeat_seconds: float = 12.0
+    trusted_documents: str = ""
+    tracing: bool = False
 
     # Whether public_url was derived from HOST/PORT (not given): replace() derives it again.
     public_url_derived: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
@@ -141,6 +149,20 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()}: must be a positive whole number")
+        if self.tracing:
+            try:
+                import opentelemetry.sdk.trace  # noqa: F401
+            except ImportError:
+                raise SettingsError("TRACING: on needs the OpenTelemetry SDK: pip install 'livecart[tracing]'") from None
+        if self.http_stream_heartbeat_seconds <= 0:
+            raise SettingsError("HTTP_STREAM_HEARTBEAT_SECONDS: must be a positive number")
+        if self.trusted_documents:
+            from server.persisted import ManifestError, load_manifest
+
+            try:
+                load_manifest(self.trusted_documents)
+            except ManifestError as exc:
+                raise SettingsError(str(exc)) from None
         if urlsplit(self.public_url).scheme not in ("http", "https"):
             raise SettingsError("PUBLIC_URL: must be an http:// or https:// URL")
         for name in ("playback_url_template", "recording_url_template"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from subscriptions import tracing
 from subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
 from subscriptions.hub import Hub
 
@@ -60,9 +61,13 @@ async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> N
     mutation that calls it: the backends log and buffer what they cannot send."""
     channel = stream_channel(stream_id)
     for event in events:
-        await broker.publish(channel, event)
+        with tracing.span(
+            f"publish {channel}", kind="PRODUCER", messaging__destination__name=channel, livecart__event=event.get("type", "")
+        ):
+            await broker.publish(channel, tracing.with_trace(event))
 
 
 async def publish_to_directory(broker: Broker, event: Event) -> None:
     """The home page's channel (which streams are live); after commit, like publish_to_stream."""
     await broker.publish(DIRECTORY_CHANNEL, event)
+

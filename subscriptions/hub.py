@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from subscriptions import tracing
 from subscriptions.events import Event, stats_changed
 
 if TYPE_CHECKING:
@@ -182,25 +183,35 @@ class _Group:
                     await self._ending(event, Failure)
                     continue
                 delivery = next(iter(self.members.values()))
-                try:
-                    payload = await delivery.payload(event)
-                except Exception as exc:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
-                    log.debug("shared result failed; the members take their own path", exc_info=True)
-                    payload = Failure.of(exc)
-                for member, delivery in list(self.members.items()):
-                    if delivery.detached:
-                        if isinstance(payload, Failure):
-                            delivery.send_failure(payload)
-                            if payload.ends:
-                                self.hub.remove(member)
-                        elif payload is not None:
-                            delivery.send(payload)
-                    elif payload is None or isinstance(payload, Failure):
-                        member.put(event)
-                    else:
-                        delivery.send(payload)
+                with tracing.span(
+                    f"deliver {event.get('type')}", kind="CONSUMER", links=tracing.links_of(event), root=True,
+                    messaging__destination__name=next(iter(self.members)).channel, livecart__subscribers=len(self.members),
+                ):
+                    try:
+                        payload = await delivery.payload(event)
+                    except Exception as exc:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
+                        log.debug("shared result failed; the members take their own path", exc_info=True)
+                        payload = Failure.of(exc)
+                    self._send(payload, event)
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    def _send(self, payload: Any, event: SharedEvent) -> None:
+        """One event's result to every member: the same bytes, or back to each member's own chain."""
+        from subscriptions.shared import Failure
+
+        for member, delivery in list(self.members.items()):
+            if delivery.detached:
+                if isinstance(payload, Failure):
+                    delivery.send_failure(payload)
+                    if payload.ends:
+                        self.hub.remove(member)
+                elif payload is not None:
+                    delivery.send(payload)
+            elif payload is None or isinstance(payload, Failure):
+                member.put(event)
+            else:
+                delivery.send(payload)
 
     async def _ending(self, event: SharedEvent, failure_of: Any) -> None:
         """An event the detached members hear on their own (the stream's updates): completes them

@@ -43,6 +43,10 @@ class Operation:
     # detach(operation_id, release) -> bool, finish(operation_id). See SharedDelivery.detach.
     detach: Callable[[str, Callable[[], None]], bool] | None = None
     finish: Callable[[str], None] | None = None
+    # What goes around a result's encoded payload ({"data": ...}): None for the WebSocket
+    # protocols' {"id", "type", "payload"} message; a subscription over HTTP (server/http_stream.py)
+    # gives its own (an SSE event, a multipart part).
+    frame: tuple[bytes, bytes] | None = None
 
 
 current_operation: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
@@ -54,7 +58,8 @@ class SharedDelivery:
     """One subscriber's way onto the shared path (see the module docstring)."""
 
     __slots__ = (
-        "group_key", "_operation", "_schema", "_extensions", "_context", "_value_of", "_message", "_prefix", "task_context",
+        "group_key", "_operation", "_schema", "_extensions", "_context", "_value_of", "_message", "_prefix", "_suffix",
+        "task_context",
         "detached", "_ended",
     )
 
@@ -77,7 +82,11 @@ class SharedDelivery:
         self._context = context
         self._value_of = value_of
         self._message = {"id": operation.operation_id, "type": operation.message_type}
-        self._prefix = b'{"id":' + orjson.dumps(operation.operation_id) + b',"type":"' + operation.message_type.encode() + b'","payload":'
+        if operation.frame is not None:
+            self._prefix, self._suffix = operation.frame
+        else:
+            self._prefix = b'{"id":' + orjson.dumps(operation.operation_id) + b',"type":"' + operation.message_type.encode() + b'","payload":'
+            self._suffix = b"}"
         # The subscriber's task context (Tortoise's connections live in a ContextVar).
         self.task_context = contextvars.copy_context()
         self.detached = False
@@ -110,7 +119,7 @@ class SharedDelivery:
         return orjson.dumps({"data": result.data})
 
     def send(self, payload: bytes) -> None:
-        self._operation.send_encoded(self._message, self._prefix + payload + b"}")
+        self._operation.send_encoded(self._message, self._prefix + payload + self._suffix)
 
     # ------------------------------------------------------------ detached subscribers
 
@@ -145,7 +154,7 @@ class SharedDelivery:
                 extension.execution_context = stub
                 errors = extension._process_errors(errors)
         payload: dict[str, Any] = {"data": failure.data, "errors": [error.formatted for error in errors]}
-        self._operation.send_encoded(self._message, self._prefix + orjson.dumps(payload) + b"}")
+        self._operation.send_encoded(self._message, self._prefix + orjson.dumps(payload) + self._suffix)
         if failure.ends:
             self.complete()
 
