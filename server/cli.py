@@ -150,6 +150,24 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         print(f"livecart: wrote {args.output}")
 
 
+def cmd_ingest_config(args: argparse.Namespace) -> None:
+    """Prints a ready nginx.conf (RTMP with the hooks, HLS, the HTTP server of the media)."""
+    from server.ingest import nginx_config
+
+    settings = _settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    try:
+        text = nginx_config(
+            settings,
+            http_listen=args.http_listen,
+            hooks_url=args.hooks_url or f"http://{host}:{settings.port}",
+            run_dir=args.run_dir or str(pathlib.Path(settings.media_dir) / "nginx"),
+        )
+    except ValueError as exc:
+        sys.exit(f"livecart: {exc}")
+    sys.stdout.write(text)
+
+
 def cmd_makemigrations(args: argparse.Namespace) -> None:
     """For developers: write a migration for model changes (Tortoise's autodetector)."""
     import json
@@ -183,6 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("output", nargs="?", default="schema.graphql")
     export.set_defaults(func=cmd_export_schema)
+
+    ingest = commands.add_parser("ingest-config", help="print a media server configuration for the settings in force")
+    ingest.add_argument("server", choices=["nginx"])
+    ingest.add_argument("--http-listen", default="8080", help="where nginx serves HLS and recordings (default 8080)")
+    ingest.add_argument("--hooks-url", help="livecart's address as nginx reaches it (default http://HOST:PORT)")
+    ingest.add_argument("--run-dir", help="nginx's pid, logs and temporary files (default MEDIA_DIR/nginx)")
+    ingest.set_defaults(func=cmd_ingest_config)
 
     from server import simulate
 
