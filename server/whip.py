@@ -65,6 +65,7 @@ class Transcoder(threading.Thread):
         output = video = audio = None
         resampler = None
         audio_pts = None
+        video_pts = -1
         last_key = -1.0
         size = None
         try:
@@ -81,7 +82,9 @@ class Transcoder(threading.Thread):
                 if kind == "video":
                     # The browser may lower its resolution under load: the stream keeps its size.
                     picture = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-                    picture.pts = int(at * 1000)
+                    # Arrival time, strictly increasing: two frames may arrive in the same millisecond.
+                    video_pts = max(int(at * 1000), video_pts + 1)
+                    picture.pts = video_pts
                     picture.time_base = fractions.Fraction(1, 1000)
                     if at - last_key >= SEGMENT_SECONDS:  # a key frame each second: segments of 1 s
                         picture.pict_type = av.video.frame.PictureType.I
