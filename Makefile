@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install demo-data schema clean bench
+.PHONY: serve test install demo-data schema clean bench vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser files from the npm registry (client/vendor.json: pinned, integrity-checked; no Node needed).
+vendor: $(STAMP)
+	$(BIN)/python client/vendor.py
 
-serve: $(STAMP)
+install: $(STAMP) vendor
+
+serve: $(STAMP) vendor
 	$(BIN)/livecart demo-data
 	$(BIN)/livecart serve
 
-test: $(STAMP)
+test: $(STAMP) vendor
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # Every measurement of issue 8 in one run, written to bench/REPORT.md. Needs PostgreSQL, Redis and
