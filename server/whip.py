@@ -31,6 +31,9 @@ MAX_OFFER_BYTES = 64 * 1024
 SEGMENT_SECONDS = 1
 PLAYLIST_SEGMENTS = 6
 SESSION_PREFIX = "whip:"
+# How often a session looks whether its stream ended on another process (this one's endStream
+# stops it at once), as nginx-rtmp's on_update does for RTMP.
+CHECK_SECONDS = 5
 
 
 class Transcoder(threading.Thread):
@@ -39,7 +42,9 @@ class Transcoder(threading.Thread):
     def __init__(self, files: media.MediaFiles) -> None:
         super().__init__(name=f"whip-{files.playback_id}", daemon=True)
         self.files = files
-        self.frames: queue.Queue = queue.Queue(maxsize=120)
+        # About a second of frames: an encoder that falls behind drops frames rather than letting
+        # the stream lag further and further behind the seller.
+        self.frames: queue.Queue = queue.Queue(maxsize=40)
         self.t0 = time.monotonic()
         self.error: Exception | None = None
 
@@ -123,8 +128,10 @@ class Transcoder(threading.Thread):
                 "hls_flags": "temp_file+independent_segments+program_date_time",
             },
         )
-        video = output.add_stream("libx264", rate=30, options={"preset": "veryfast", "tune": "zerolatency"})
+        # The cheapest preset: this is one encode per publisher on the API's own machine.
+        video = output.add_stream("libx264", rate=30, options={"preset": "ultrafast", "tune": "zerolatency"})
         video.width, video.height = size
+        video.bit_rate = max(600_000, int(2_500_000 * size[0] * size[1] / (1280 * 720)))  # 2.5 Mbit/s at 720p
         video.pix_fmt = "yuv420p"
         video.codec_context.time_base = fractions.Fraction(1, 1000)
         video.codec_context.gop_size = 60
@@ -148,6 +155,21 @@ class WhipSession:
         self._stopping: asyncio.Task | None = None
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
+
+    def start(self) -> None:
+        self.transcoder.start()
+        self.readers.append(asyncio.ensure_future(self._watch()))
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                if not await media.may_go_on(self.publisher):
+                    log.info("whip session %s: its stream ended elsewhere", self.id)
+                    self.stop()
+                    return
+            except Exception:  # noqa: BLE001 - a database hiccup: look again next time
+                log.warning("whip session %s: could not check its stream", self.id, exc_info=True)
 
     def _on_track(self, track) -> None:
         self.readers.append(asyncio.ensure_future(self._read(track)))
@@ -238,7 +260,7 @@ async def publish(request: web.Request) -> web.Response:
         status = 409 if exc.code is ErrorCode.CONFLICT else 403
         log.info("whip publish refused (%s): %s", status, exc.message)
         return _problem(status, exc.message)
-    session.transcoder.start()
+    session.start()
     request.app[WHIP_SESSIONS][session.id] = session
     media.hold_publisher(stream.id, session.stop_and_wait)
     await announce(request.app, stream.id)

@@ -361,3 +361,13 @@ async def _is_live(state) -> bool:
 
 async def _equals(state, wanted) -> bool:
     return await state() == wanted
+
+
+def test_live_video_settings_are_checked():
+    from server.settings import Settings, SettingsError
+
+    for env, name in (({"INGEST_SECRET": "short"}, "INGEST_SECRET"), ({"PUBLISH_STARTS_STREAM": "maybe"}, "PUBLISH_STARTS_STREAM"),
+                      ({"MEDIA_DIR": "  "}, "MEDIA_DIR")):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env(env)
+    assert Settings.from_env({"INGEST_URL": "rtmp://example.test/live"}).ingest_port() == 1935
