@@ -92,6 +92,7 @@ async def test_seller_goes_live_from_the_browser_and_the_recording_plays(setting
             await viewer.wait_for_function(PLAYING, arg=["#video", first + 1], timeout=PLAYS)  # it goes on
             await expect(viewer.locator("#video-placeholder")).to_be_hidden()
             await viewer.screenshot(path=str(tmp_path / "live-video.png"))
+            await dashboard.screenshot(path=str(tmp_path / "dashboard-camera.png"), full_page=True)
 
             await dashboard.click("#end-stream")
             await dashboard.click("#end-save")

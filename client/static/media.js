@@ -146,7 +146,14 @@ export async function publishCamera(streamKey) {
   if (!cam.stream) throw new Error("Set up the camera first.");
   if (cam.pc) return;
   const pc = new RTCPeerConnection();
-  for (const track of cam.stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [cam.stream] });
+  for (const track of cam.stream.getTracks()) {
+    // The stream keeps the size of its first picture (HLS cannot change it on the way): the
+    // browser should lower the frame rate under load, not start small and grow.
+    const init = { direction: "sendonly", streams: [cam.stream] };
+    if (track.kind === "video") init.sendEncodings = [{ maxBitrate: 2_500_000 }];
+    const transceiver = pc.addTransceiver(track, init);
+    cam.videoSender = track.kind === "video" ? transceiver.sender : cam.videoSender;
+  }
   await pc.setLocalDescription(await pc.createOffer());
   await iceGathered(pc);
   const response = await fetch("/whip", {
@@ -161,6 +168,9 @@ export async function publishCamera(streamKey) {
   }
   cam.location = response.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: text });
+  const parameters = cam.videoSender.getParameters();
+  parameters.degradationPreference = "maintain-resolution";
+  await cam.videoSender.setParameters(parameters).catch(() => {}); // a browser without it keeps its default
   cam.pc = pc;
   pc.addEventListener("connectionstatechange", () => {
     if (["failed", "closed"].includes(pc.connectionState) && cam.pc === pc) {
