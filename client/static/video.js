@@ -35,6 +35,7 @@ export function attachVideo(video, placeholder, message) {
     clearTimeout(retryTimer);
     hls?.destroy();
     hls = null;
+    if (!video.hasAttribute("src")) return; // nothing loaded: nothing to unload
     video.removeAttribute("src");
     video.load();
   }
