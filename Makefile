@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # integrity-checked (client/vendor.json).
 VENDORED := client/static/vendor/.installed
 
-.PHONY: serve test install demo-data schema clean bench
+.PHONY: serve test install demo-data schema clean bench vendor
 
 # The vendored files first: the package data names client/static/vendor, which must exist to install.
 $(STAMP): pyproject.toml $(VENDORED)

@@ -41,6 +41,11 @@ class LiveStream(Model):
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Live video (models/media.py): whether media is arriving now, and from which publish session
+    # ("whip:<id>" or "rtmp:<nginx client id>"), so a second publisher is refused and a late
+    # publish-done of an earlier session changes nothing.
+    broadcasting = fields.BooleanField(default=False)
+    publisher = fields.CharField(max_length=64, null=True)
 
     viewer_count = fields.IntField(default=0)
     unique_viewers = fields.IntField(default=0)

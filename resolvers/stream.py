@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
+from models import media
 from models import stream as streams
 from models.catalog import Product, Vendor
 from models.errors import forbidden
@@ -105,6 +106,10 @@ async def start_stream(info: Info, id: str) -> LiveStream:
     return stream
 
 
+async def rotate_stream_key(info: Info, id: str) -> LiveStream:
+    return await media.rotate_stream_key(await _owned(info, "id", id))
+
+
 async def feature_product(info: Info, stream_id: str, product_id: str) -> LiveStream:
     stream = await _owned(info, "streamId", stream_id)
     stream = await streams.feature_product(stream, parse_id("productId", product_id))
@@ -117,6 +122,9 @@ async def end_stream(info: Info, id: str, save: bool, video_url: str | None):
     stream = await _owned(info, "id", id)
     recording_url = info.context.settings.recording_url(stream.playback_id)
     stream, saved, figures = await streams.end_stream(stream, save=save, video_url=video_url, recording_url=recording_url)
+    # After the commit: the publisher held here stops, then SAVE assembles the recording from every
+    # segment (answered once it is there, so the replay plays at once), DELETE removes the media.
+    await media.finish_media(info.context.settings.media_dir, stream, save=save)
     broker = info.context.broker
     await publish_to_stream(
         broker,

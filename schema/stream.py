@@ -13,13 +13,14 @@ from schema.catalog import Product, Vendor, vendor_type
 from schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
 from schema.engagement import EngagementFields
 from schema.moderation import ModerationFields
+from schema.media import MediaFields
 from schema.permissions import IsVendor
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 
 
 @strawberry.type
-class LiveStream(EngagementFields, ModerationFields, OwnerFields):
+class LiveStream(EngagementFields, ModerationFields, OwnerFields, MediaFields):
     """A stream; its viewer-side and owner-only fields come from the mixins of those domains."""
 
     model: strawberry.Private[m.LiveStream]
@@ -164,6 +165,13 @@ class StreamMutation:
     )
     async def feature_product(self, info: Info, stream_id: strawberry.ID, product_id: strawberry.ID) -> LiveStream:
         return LiveStream(model=await r.feature_product(info, stream_id, product_id))
+
+    @strawberry.mutation(
+        description="Owner only: a new secret stream key; the old one is refused from now on.",
+        permission_classes=[IsVendor],
+    )
+    async def rotate_stream_key(self, info: Info, id: strawberry.ID) -> LiveStream:
+        return LiveStream(model=await r.rotate_stream_key(info, id))
 
     @strawberry.mutation(
         description="Owner only: LIVE (or SCHEDULED) to ENDED, then SAVE or DELETE.", permission_classes=[IsVendor]

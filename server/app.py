@@ -11,11 +11,13 @@ from schema import build_schema
 from server import db, middleware, ops, tracing
 from server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
 from server.graphql_view import LivecartGraphQLView
+from server.ingest import add_ingest_routes
 from server.pages import add_page_routes
 from server.query_cache import query_cache_ctx
 from server.ratelimit import ratelimit_ctx
 from server.settings import Settings
 from server.sweeper import viewer_sweeper_ctx
+from server.whip import add_whip_routes
 from subscriptions.broker import create_broker
 
 log = logging.getLogger("livecart")
@@ -71,4 +73,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_route("*", "/graphql", view)
     ops.add_ops_routes(app)  # /healthz, /readyz, /metrics, graceful shutdown
     add_page_routes(app)  # the web pages of client/
+    add_ingest_routes(app)  # nginx-rtmp's hooks, and HLS and recordings from MEDIA_DIR
+    add_whip_routes(app)  # going live from a browser (needs the database and broker above)
     return app

@@ -188,6 +188,22 @@ def cmd_trusted_documents(args: argparse.Namespace) -> None:
     else:
         pathlib.Path(args.output).write_text(text)
         print(f"livecart: wrote {len(manifest['operations'])} documents to {args.output}")
+def cmd_ingest_config(args: argparse.Namespace) -> None:
+    """Prints a ready nginx.conf (RTMP with the hooks, HLS, the HTTP server of the media)."""
+    from server.ingest import nginx_config
+
+    settings = _settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    try:
+        text = nginx_config(
+            settings,
+            http_listen=args.http_listen,
+            hooks_url=args.hooks_url or f"http://{host}:{settings.port}",
+            run_dir=args.run_dir or str(pathlib.Path(settings.media_dir) / "nginx"),
+        )
+    except ValueError as exc:
+        sys.exit(f"livecart: {exc}")
+    sys.stdout.write(text)
 
 
 def cmd_makemigrations(args: argparse.Namespace) -> None:
@@ -227,6 +243,12 @@ def main(argv: list[str] | None = None) -> None:
     trusted = commands.add_parser("trusted-documents", help="write the manifest of the pages' documents (TRUSTED_DOCUMENTS)")
     trusted.add_argument("output", nargs="?", default="trusted-documents.json")
     trusted.set_defaults(func=cmd_trusted_documents)
+    ingest = commands.add_parser("ingest-config", help="print a media server configuration for the settings in force")
+    ingest.add_argument("server", choices=["nginx"])
+    ingest.add_argument("--http-listen", default="8080", help="where nginx serves HLS and recordings (default 8080)")
+    ingest.add_argument("--hooks-url", help="livecart's address as nginx reaches it (default http://HOST:PORT)")
+    ingest.add_argument("--run-dir", help="nginx's pid, logs and temporary files (default MEDIA_DIR/nginx)")
+    ingest.set_defaults(func=cmd_ingest_config)
 
     from server import simulate
 

@@ -25,6 +25,12 @@ class Settings:
     playback_url_template: str = "{public_url}/hls/{playback_id}.m3u8"
     recording_url_template: str = "{public_url}/recordings/{playback_id}.mp4"
     ingest_url: str = "rtmp://127.0.0.1:1935/live"
+    # Live video (issue 14): where HLS segments and recordings are written and served from, the
+    # secret nginx-rtmp's hooks carry (empty: every /ingest/ hook is refused), and whether a
+    # publish with a SCHEDULED stream's key makes it LIVE.
+    media_dir: str = "./var/media"
+    ingest_secret: str = ""
+    publish_starts_stream: bool = True
     viewer_session_ttl_seconds: int = 45
     viewer_sweep_interval_seconds: int = 5  # how often lapsed viewer sessions are closed
     database_pool_size: int = 20
@@ -109,6 +115,10 @@ class Settings:
     def recording_url(self, playback_id: str) -> str:
         return self.recording_url_template.format(public_url=self.public_url, playback_id=playback_id)
 
+    def ingest_port(self) -> int:
+        """The RTMP port of INGEST_URL (1935 when it names none)."""
+        return urlsplit(self.ingest_url).port or 1935
+
     def replace(self, **changes) -> "Settings":
         if self.public_url_derived and "public_url" not in changes:
             changes["public_url"] = ""  # follows the new HOST/PORT
@@ -172,6 +182,10 @@ class Settings:
                 raise SettingsError(
                     f"{name.upper()}: only {{public_url}} and {{playback_id}} may be used ({exc})"
                 ) from None
+        if 0 < len(self.ingest_secret) < 16:
+            raise SettingsError("INGEST_SECRET: at least 16 characters (or empty to refuse every hook)")
+        if not self.media_dir.strip():
+            raise SettingsError("MEDIA_DIR: must name a folder")
         if self.environment not in ("development", "production"):
             raise SettingsError("ENVIRONMENT: must be development or production")
         if self.log_format not in ("text", "json"):

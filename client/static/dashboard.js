@@ -4,6 +4,7 @@
 
 import { LiveSocket, goToLogin, gql } from "/static/graphql.js";
 import { ownerModeration } from "/static/moderation.js";
+import { cameraReady, publishCamera, publishing, setupCamera, showCameraError, stopPublishing, watchMediaStatus } from "/static/media.js";
 import { $, CommentFeed, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
@@ -13,7 +14,7 @@ const VIEWER_FIELDS = "id joinedAt user { id username }";
 
 const STREAM = `query($id: ID!) {
   stream(id: $id) {
-    id title status durationSeconds playbackUrl streamKey
+    id title status durationSeconds playbackUrl streamKey broadcasting
     vendor { id }
     featuredProducts { id }
     stats { ${STATS_FIELDS} }
@@ -35,13 +36,15 @@ const SUB_STATS = `subscription($s: ID!) { streamStats(streamId: $s) { ${STATS_F
 const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT_FIELDS} } }`;
 const SUB_ORDERS = `subscription($s: ID!) { orderPlaced(streamId: $s) { ${ORDER_FIELDS} } }`;
 const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
-const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds featuredProducts { id } } }`;
+const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds broadcasting featuredProducts { id } } }`;
+const ROTATE_KEY = `mutation($id: ID!) { rotateStreamKey(id: $id) { id streamKey } }`;
 
 const MAX_FEED = 200;
 
 const dash = {
   id: null,
   status: null,
+  streamKey: null, // rotateStreamKey replaces it
   seller: null,
   clock: null,
   socket: null,
@@ -102,6 +105,28 @@ function renderStatus(status) {
   $("#end-stream").hidden = status !== "LIVE";
   fill($("#manage-note"), STATE_NOTES[status] || "");
   $("#connection").hidden = status === "ENDED";
+  renderCameraButton();
+}
+
+/** "Send my camera" while LIVE with a camera set up: Go Live does it for a SCHEDULED stream. */
+function renderCameraButton() {
+  const button = $("#camera-broadcast");
+  button.hidden = dash.status !== "LIVE" || !cameraReady();
+  button.textContent = publishing() ? "⏹️ Stop sending my camera" : "📡 Send my camera";
+}
+
+async function toggleCamera() {
+  const button = $("#camera-broadcast");
+  button.disabled = true;
+  try {
+    if (publishing()) await stopPublishing();
+    else await publishCamera(dash.streamKey);
+  } catch (err) {
+    showCameraError(err);
+  } finally {
+    button.disabled = false;
+    renderCameraButton();
+  }
 }
 
 // ---------------------------------------------------------------- feeds
@@ -219,6 +244,14 @@ async function feature(productId, button) {
 async function goLive() {
   $("#go-live").disabled = true;
   try {
+    if (cameraReady()) {
+      // The camera's media make the stream LIVE (unless the server leaves that to startStream).
+      await publishCamera(dash.streamKey);
+      if ((await refresh()).status === "LIVE") {
+        notify("You are live.", "success");
+        return;
+      }
+    }
     const data = await gql(START, { id: dash.id });
     renderStatus(data.startStream.status);
     notify("You are live.", "success");
@@ -247,6 +280,7 @@ async function endStream(action) {
   try {
     const data = await gql(END, { id: dash.id, a: action });
     const result = data.endStream;
+    await stopPublishing(); // the server has already closed it; this frees the camera's connection
     $("#end-dialog").close();
     // The socket stays: the server completes each subscription with the stream's final state.
     dash.clock?.stop();
@@ -269,20 +303,32 @@ function wireBroadcast(stream) {
   fill($("#ingest-url"), ingest);
   fill($("#playback-url"), stream.playbackUrl || "");
   const key = $("#stream-key");
+  dash.streamKey = stream.streamKey;
   $("#show-key").addEventListener("click", () => {
     const hidden = key.dataset.hidden === "true";
     key.dataset.hidden = String(!hidden);
-    key.textContent = hidden ? stream.streamKey || "" : "••••••••";
+    key.textContent = hidden ? dash.streamKey || "" : "••••••••";
     $("#show-key").textContent = hidden ? "Hide" : "Show";
   });
   $("#copy-key").addEventListener("click", async () => {
     try {
-      await navigator.clipboard.writeText(stream.streamKey || "");
+      await navigator.clipboard.writeText(dash.streamKey || "");
       notify("Stream key copied.", "success");
     } catch (err) {
       notify("Copying is not allowed here: use Show and copy it by hand.", "error");
     }
   });
+  $("#rotate-key").addEventListener("click", async () => {
+    try {
+      dash.streamKey = (await gql(ROTATE_KEY, { id: dash.id })).rotateStreamKey.streamKey;
+      if (key.dataset.hidden === "false") key.textContent = dash.streamKey;
+      notify("New stream key: the old one no longer works. Update your broadcasting software.", "success");
+    } catch (err) {
+      notify(err.message, "error");
+    }
+  });
+  setupCamera($("#camera-setup"), { onChange: renderCameraButton });
+  $("#camera-broadcast").addEventListener("click", toggleCamera);
   $("#go-live").addEventListener("click", goLive);
   $("#end-stream").addEventListener("click", openEndDialog);
   $("#end-save").addEventListener("click", () => endStream("SAVE"));
@@ -296,6 +342,7 @@ async function refresh() {
   const data = await gql(STREAM, { id: dash.id });
   const stream = data.stream;
   renderStatus(stream.status);
+  watchMediaStatus(dash.id, stream.broadcasting);
   renderStats(stream.stats);
   renderViewers(stream.activeViewers);
   addOrders(stream.orders || []);
@@ -319,6 +366,7 @@ function subscribe() {
     next: (d) => {
       renderStatus(d.streamUpdated.status);
       renderFeatured(d.streamUpdated.featuredProducts);
+      watchMediaStatus(dash.id, d.streamUpdated.broadcasting);
     },
     complete: () => refresh().catch(() => {}), // ended elsewhere: show the final state
   });

@@ -17,7 +17,7 @@ const COMMENT_FIELDS = "id text createdAt held authorRole author { id username }
 
 const STREAM = `query($id: ID!) {
   stream(id: $id) {
-    id title description status durationSeconds playbackUrl
+    id title description status durationSeconds playbackUrl broadcasting
     viewerCount likes dislikes commentCount myReaction
     vendor { id name }
     featuredProducts { ${PRODUCT_FIELDS} }
@@ -42,7 +42,7 @@ const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COM
 const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
 const SUB_REACTIONS = `subscription($s: ID!) { reactionsChanged(streamId: $s) { likes dislikes } }`;
 const SUB_STREAM = `subscription($s: ID!) {
-  streamUpdated(streamId: $s) { id status durationSeconds playbackUrl featuredProducts { ${PRODUCT_FIELDS} } }
+  streamUpdated(streamId: $s) { id status durationSeconds playbackUrl broadcasting featuredProducts { ${PRODUCT_FIELDS} } }
 }`;
 
 // Keeps the chat light on a long stream: older lines leave the page, not the server.
@@ -397,14 +397,13 @@ function leave() {
 // ---------------------------------------------------------------- live updates
 
 function applyStream(stream) {
-  const previousStatus = state.stream?.status;
   state.stream = { ...state.stream, ...stream };
   renderStatus(stream.status, stream.durationSeconds);
   if (stream.featuredProducts) renderProducts(stream.featuredProducts);
   else if (previousStatus !== stream.status) renderProducts(state.products || []);
-  if (previousStatus !== stream.status || state.video?.url !== stream.playbackUrl) {
-    state.video?.update(stream.playbackUrl, stream.status);
-  }
+  // The player follows the status, the URL and whether media arrive (it ignores what did not change).
+  const { playbackUrl, status, broadcasting } = state.stream;
+  state.video?.update(playbackUrl, status, { broadcasting });
   if (stream.status === "LIVE") join();
   if (stream.status === "ENDED") leave();
 }
@@ -493,7 +492,7 @@ async function start() {
   state.feed = new CommentFeed($("#comments"), commentElement, MAX_COMMENTS_SHOWN);
   state.feed.add(stream.comments);
   state.video = attachVideo($("#video"), $("#video-placeholder"), $("#video-message"));
-  state.video.update(stream.playbackUrl, stream.status);
+  state.video.update(stream.playbackUrl, stream.status, { broadcasting: stream.broadcasting });
 
   $("#like-button").addEventListener("click", () => react("LIKE"));
   $("#dislike-button").addEventListener("click", () => react("DISLIKE"));
