@@ -52,4 +52,5 @@ async def logout(info: Info) -> bool:
 
 async def make_vendor(info: Info, name: str) -> Vendor:
     user = await info.context.require_user()
+    await ratelimit.hit_address(info, ratelimit.VENDOR_ADDRESS)
     return await become_vendor(user.id, name)

@@ -13,11 +13,13 @@ from strawberry.types import Info
 
 from models import commerce as m
 from models.errors import forbidden
+from models.fields import MAX_PAGE
 from resolvers import catalog as catalog_r
 from resolvers import commerce as r
 from resolvers import engagement as engagement_r
 from resolvers import user as user_r
 from schema.catalog import Product
+from schema.cost import list_size
 from schema.engagement import Viewer
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
@@ -124,15 +126,21 @@ class OwnerFields:
         viewer_count = await engagement_r.viewer_count(info, self.model.id)
         return StreamStats.from_figures(m.StreamFigures.of(self.model, viewer_count=viewer_count))
 
-    @strawberry.field(description="Owner only: viewer sessions active now.", permission_classes=[OwnerOnly])
-    async def active_viewers(self, info: Info) -> list[Viewer] | None:
-        return [Viewer.from_model(row) for row in await r.active_viewers(info, self.model.id)]
+    @strawberry.field(
+        description=f"Owner only: viewer sessions active now, first joined first: the first `first` (1 to {MAX_PAGE}).",
+        permission_classes=[OwnerOnly],
+        metadata=list_size(MAX_PAGE, "first", MAX_PAGE),
+    )
+    async def active_viewers(self, info: Info, first: int = MAX_PAGE) -> list[Viewer] | None:
+        return [Viewer.from_model(row) for row in await r.active_viewers(info, self.model.id, first)]
 
     @strawberry.field(
-        description="Owner only: purchases attributed to this stream, newest first.", permission_classes=[OwnerOnly]
+        description=f"Owner only: purchases attributed to this stream, newest first: the first `first` (1 to {MAX_PAGE}).",
+        permission_classes=[OwnerOnly],
+        metadata=list_size(MAX_PAGE, "first", MAX_PAGE),
     )
-    async def orders(self, info: Info) -> list[StreamOrder] | None:
-        return [StreamOrder(model=row) for row in await r.orders_of_stream(info, self.model.id)]
+    async def orders(self, info: Info, first: int = MAX_PAGE) -> list[StreamOrder] | None:
+        return [StreamOrder(model=row) for row in await r.orders_of_stream(info, self.model.id, first)]
 
     @strawberry.field(
         description="Owner only: the secret key a broadcaster publishes the video with.",
@@ -191,7 +199,9 @@ class CartItem(ProductLine):
 class Cart:
     lines: strawberry.Private[list[m.CartItem]]
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"One line per product; at most {m.MAX_CART_LINES}.", metadata=list_size(m.MAX_CART_LINES)
+    )
     def items(self) -> list[CartItem]:
         return [CartItem(model=line) for line in self.lines]
 
@@ -244,7 +254,9 @@ class Order:
     def total(self) -> Decimal:
         return self.model.total
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"One per product; at most {m.MAX_CART_LINES} (a cart's lines).", metadata=list_size(m.MAX_CART_LINES)
+    )
     async def items(self, info: Info) -> list[OrderItem]:
         return [OrderItem(model=row) for row in await r.items_of_order(info, self.model.id)]
 
@@ -253,15 +265,22 @@ class Order:
         return self.model.created_at
 
 
+# A page of orders times their items stays within the query cost limit (schema/cost.py).
+ORDERS_PAGE = 20
+
+
 @strawberry.type
 class CommerceQuery:
     @strawberry.field(description="The caller's cart (UNAUTHENTICATED when anonymous).")
     async def cart(self, info: Info) -> Cart:
         return Cart(lines=await r.cart(info))
 
-    @strawberry.field(description="The caller's orders, newest first (UNAUTHENTICATED when anonymous).")
-    async def my_orders(self, info: Info) -> list[Order]:
-        return [Order(model=row) for row in await r.my_orders(info)]
+    @strawberry.field(
+        description=f"The caller's orders, newest first (UNAUTHENTICATED when anonymous): the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", ORDERS_PAGE),
+    )
+    async def my_orders(self, info: Info, first: int = ORDERS_PAGE) -> list[Order]:
+        return [Order(model=row) for row in await r.my_orders(info, first)]
 
 
 @strawberry.type

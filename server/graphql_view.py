@@ -44,6 +44,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from models.errors import ErrorCode
 from server import ops
 from server.appkeys import SETTINGS
+from schema.cost import MAX_RESPONSE_BYTES, response_too_large
 from schema.document_cache import operation_of
 from server.context import Context
 from server.query_cache import QUERY_CACHE
@@ -101,7 +102,12 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
     async def send_json(self, message: Mapping[str, object]) -> None:
         if self.closed:
             return  # the reading side notices the closed socket and ends the operations
-        self.send_encoded(message, orjson.dumps(message))
+        data = orjson.dumps(message)
+        if len(data) > MAX_RESPONSE_BYTES and message.get("type") in ("next", "data"):
+            log.info("replacing a %d-byte WebSocket result with an error (limit %d)", len(data), MAX_RESPONSE_BYTES)
+            message = {**message, "payload": {"data": None, "errors": [response_too_large(len(data))]}}
+            data = orjson.dumps(message)
+        self.send_encoded(message, data)
 
     def send_encoded(self, message: Mapping[str, object], data: bytes) -> None:
         """Queue already-encoded bytes: the hook for sending one serialization to many."""
@@ -379,7 +385,11 @@ class LivecartGraphQLView(GraphQLView):
         return Context(request, response)
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        encoded = orjson.dumps(data)
+        if len(encoded) > MAX_RESPONSE_BYTES and isinstance(data, dict) and "data" in data:
+            log.info("replacing a %d-byte answer with an error (limit %d)", len(encoded), MAX_RESPONSE_BYTES)
+            encoded = orjson.dumps({"data": None, "errors": [response_too_large(len(encoded))]})
+        return encoded
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A connection that offers credentials must offer valid ones; without any it is anonymous."""

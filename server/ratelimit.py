@@ -39,6 +39,10 @@ COMMENT = Limit("comment", 5, 10, "Too many comments on this stream; wait a mome
 LOGIN_USERNAME = Limit("login-username", 10, 300, "Too many login attempts for this account; try again later.")
 LOGIN_ADDRESS = Limit("login-address", 30, 300, "Too many login attempts from your address; try again later.")
 REGISTER_ADDRESS = Limit("register-address", 20, 3600, "Too many accounts created from your address; try again later.")
+# Issue 13: anyone may become a vendor and add products, and each product lengthens lists
+# everyone can read: counted per address like registering.
+VENDOR_ADDRESS = Limit("vendor-address", 20, 3600, "Too many seller profiles created from your address; try again later.")
+PRODUCT_ADDRESS = Limit("product-address", 100, 3600, "Too many products created from your address; try again later.")
 # Generous: a shop's audience may share one address (carrier NAT, offices).
 JOIN_ADDRESS = Limit("join-address", 120, 60, "Too many stream joins from your address; wait a moment.")
 
