@@ -111,3 +111,29 @@ async def test_becoming_a_vendor_and_creating_products_are_rate_limited(client):
     error = await client.error(create, token=ann.token)
     assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["retryAfter"] > 0
     assert await catalog.Product.filter(vendor__user_id=ann.id).count() == 100
+
+
+# ---------------------------------------------------------------- 8. reactions only while LIVE
+
+async def test_reactions_and_comments_only_on_live_streams(client):
+    from models import stream as streams
+    from models.stream import LiveStream, StreamStatus
+
+    seller = await make_vendor(client)
+    alice = await register(client, "alice")
+    react = "mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes dislikes } }"
+    clear = "mutation($s: ID!) { clearReaction(streamId: $s) { likes dislikes } }"
+    comment = 'mutation($s: ID!) { postComment(streamId: $s, text: "hi") { id } }'
+    scheduled = await streams.create_stream(seller.vendor_id, title="Later")
+    for query, variables in ((react, {"k": "LIKE"}), (comment, {})):
+        error = await client.error(query, {"s": str(scheduled.id), **variables}, token=alice.token)
+        assert error["extensions"]["code"] == "CONFLICT", error
+
+    live = await streams.start_stream(await streams.create_stream(seller.vendor_id, title="Now"))
+    assert (await client.data(react, {"s": str(live.id), "k": "LIKE"}, token=alice.token))["react"] == {"likes": 1, "dislikes": 0}
+    await streams.end_stream(live, save=False, video_url=None, recording_url="https://x/r.mp4")
+    for query, variables in ((react, {"k": "DISLIKE"}), (clear, {}), (comment, {})):
+        error = await client.error(query, {"s": str(live.id), **variables}, token=alice.token)
+        assert error["extensions"]["code"] == "CONFLICT", error
+    ended = await LiveStream.get(id=live.id)
+    assert (ended.status, ended.likes, ended.dislikes, ended.comment_count) == (StreamStatus.ENDED, 1, 0, 0)
