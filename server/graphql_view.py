@@ -342,6 +342,23 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
         self.init_received = True
         await super().handle_connection_init(message)
 
+    async def handle_message(self, message: Any) -> None:
+        """Strawberry reads the legacy messages' fields unchecked: a message that is no object, a
+        non-string id, a `start` whose payload is no object or whose query, operationName or
+        variables have the wrong type each raised a traceback. Ours: one INFO line and the
+        protocol's answer (an `error` for that operation, or close 4400 when no operation can be named)."""
+        problem = _legacy_message_problem(message)
+        if problem is None:
+            await super().handle_message(message)
+            return
+        log.info("malformed graphql-ws message: %s", problem)
+        operation_id = message.get("id") if isinstance(message, dict) else None
+        if isinstance(operation_id, str) and message.get("type") == "start" and self.connection_acknowledged:
+            error = {"message": f"Malformed start message: {problem}.", "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}
+            await self.send_message({"type": "error", "id": operation_id, "payload": error})
+            return
+        await self.websocket.close(code=4400, reason=f"Malformed message: {problem}"[:120])
+
     async def handle_start(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
@@ -366,6 +383,31 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
         _enter_operation(self.websocket, operation_id, "data", query, operation_name, variables)
         with _running(self.context):
             await super().handle_async_results(operation_id, query, operation_name, variables)
+
+
+def _legacy_message_problem(message: Any) -> str | None:
+    """What is wrong with a graphql-ws message, or None when strawberry can handle it."""
+    if not isinstance(message, dict):
+        return "not a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "type is not a string"
+    if kind == "connection_init":
+        return None  # strawberry answers a payload that is no object with connection_error
+    if kind in ("start", "stop") and not isinstance(message.get("id"), str):
+        return "id is not a string"
+    if kind != "start":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "payload is not an object"
+    if not isinstance(payload.get("query"), str):
+        return "query is not a string"
+    if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
+        return "operationName is not a string"
+    if payload.get("variables") is not None and not isinstance(payload["variables"], dict):
+        return "variables is not an object"
+    return None
 
 
 class LivecartGraphQLView(GraphQLView):

@@ -137,3 +137,35 @@ async def test_reactions_and_comments_only_on_live_streams(client):
         assert error["extensions"]["code"] == "CONFLICT", error
     ended = await LiveStream.get(id=live.id)
     assert (ended.status, ended.likes, ended.dislikes, ended.comment_count) == (StreamStatus.ENDED, 1, 0, 0)
+
+
+# ---------------------------------------------------------------- 9. malformed legacy graphql-ws messages
+
+async def test_malformed_legacy_messages_are_answered_without_a_traceback(client, caplog):
+    import logging
+
+    from tests.test_ops import closed_with
+
+    caplog.set_level(logging.INFO)
+    named = [  # an operation can be named: an error for it, and the connection goes on
+        {"type": "start", "id": "a", "payload": "x"},
+        {"type": "start", "id": "a", "payload": [1]},
+        {"type": "start", "id": "a", "payload": {"query": 1}},
+        {"type": "start", "id": "a", "payload": {"query": "subscription { viewerCount(streamId: 1) { count } }", "operationName": 5}},
+        {"type": "start", "id": "a", "payload": {"query": "{ me { id } }", "variables": [1]}},
+    ]
+    ws = await open_socket(client, LEGACY)
+    for message in named:
+        await ws.send_json(message)
+        answer = await receive(ws)
+        assert answer["type"] == "error" and answer["id"] == "a", answer
+        assert answer["payload"]["extensions"]["code"] == "BAD_USER_INPUT", answer
+    await ws.close()
+    unnamed = [[1, 2], "start", {"type": 7}, {"type": "start", "id": 3, "payload": {"query": "{ me { id } }"}}, {"type": "stop", "id": None}]
+    for message in unnamed:
+        ws = await open_socket(client, LEGACY)
+        await ws.send_json(message)
+        assert await closed_with(ws) == 4400, message
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+    malformed = [r for r in caplog.records if r.getMessage().startswith("malformed graphql-ws message")]
+    assert len(malformed) == len(named) + len(unnamed) and all(r.levelno == logging.INFO for r in malformed)
