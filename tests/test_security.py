@@ -169,3 +169,114 @@ async def test_malformed_legacy_messages_are_answered_without_a_traceback(client
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     malformed = [r for r in caplog.records if r.getMessage().startswith("malformed graphql-ws message")]
     assert len(malformed) == len(named) + len(unnamed) and all(r.levelno == logging.INFO for r in malformed)
+
+
+# ---------------------------------------------------------------- 5. login limits a stranger cannot turn against the owner
+
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token user { username } } }"
+
+
+async def login_from(client, address: str, username: str, password: str) -> dict:
+    response = await client.http.post(
+        "/graphql", json={"query": LOGIN, "variables": {"u": username, "p": password}}, headers={"X-Forwarded-For": address}
+    )
+    return await response.json()
+
+
+async def test_a_strangers_failed_logins_do_not_lock_the_owner_out(aiohttp_client, settings):
+    from server.app import create_app
+    from server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME
+    from tests.support import GraphQLClient
+
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(trusted_proxies="127.0.0.1"))))
+    await register(client, "alice")
+    stranger, owner = "203.0.113.66", "198.51.100.7"
+    for i in range(LOGIN_USERNAME.count):  # any letter case: the same account
+        body = await login_from(client, stranger, "ALICE" if i % 2 else "alice", "wrong guess")
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    body = await login_from(client, stranger, "alice", "correct horse")
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"  # the stranger's own pair is spent
+    body = await login_from(client, owner, "alice", "correct horse")
+    assert body["data"]["login"]["user"]["username"] == "alice", body  # the owner is not locked out
+    # Successful logins are not failures: the owner may log in again and again.
+    for _ in range(LOGIN_USERNAME.count + 1):
+        assert "errors" not in await login_from(client, owner, "Alice", "correct horse")
+    # An address that guesses across many accounts is stopped by its own count.
+    third = "192.0.2.9"
+    for i in range(LOGIN_ADDRESS.count):
+        body = await login_from(client, third, f"nobody{i}", "guess guess")
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    body = await login_from(client, third, "alice", "correct horse")
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+# ---------------------------------------------------------------- 6. look-alike usernames
+
+async def test_usernames_are_unique_under_case_folding_and_log_in_by_any_case(client):
+    alice = await register(client, "alice")
+    for look_alike in ("Alice", "ALICE", "aLiCe"):
+        error = await client.error(
+            "mutation($u: String!) { register(username: $u, password: \"correct horse\") { token } }", {"u": look_alike}
+        )
+        assert error["extensions"]["code"] == "CONFLICT", error
+    body = await client.data(LOGIN, {"u": "ALICE", "p": "correct horse"})
+    assert body["login"]["user"]["username"] == "alice"
+    from models.user import User, fold_username
+
+    assert await User.filter(username_folded=fold_username("ＡＬＩＣＥ")).count() == 1  # NFKC: fullwidth letters fold too
+    assert (await User.get(id=alice.id)).username_folded == "alice"
+
+
+async def test_migration_0004_renames_existing_look_alikes_and_says_so(backend, tmp_path, caplog):
+    import asyncio
+    import logging
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate as run_migrations
+
+    from server import db
+    from server.settings import Settings
+    from tests.conftest import TEST_DATABASE_URL, run_blocking
+
+    if backend == "embedded":
+        url = f"sqlite://{tmp_path / 'm.sqlite3'}"
+        insert = "INSERT INTO users (username, password_hash, created_at) VALUES ('{}', 'x', CURRENT_TIMESTAMP)"
+    else:  # a database of its own: the suite's shared one is already migrated
+        import asyncpg
+
+        parts = urlsplit(TEST_DATABASE_URL)
+        name = parts.path.lstrip("/") + "_m0004"
+        url = urlunsplit(parts._replace(path=f"/{name}"))
+
+        async def recreate() -> None:
+            conn = await asyncpg.connect(TEST_DATABASE_URL)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        run_blocking(recreate())
+        insert = "INSERT INTO users (username, password_hash, created_at) VALUES ('{}', 'x', now())"
+    config = db.tortoise_config(Settings(database_url=url), bounded=False)
+
+    async def at_0003_then_latest() -> list:
+        await run_migrations(config=config, target="models.0003_restore_indexes_on_sqlite")
+        client = Tortoise.get_connection(next(iter(config["connections"])))
+        for username in ("alice", "Alice", "bob", "ALICE", "alice-4"):
+            await client.execute_script(insert.format(username))
+        await run_migrations(config=config)
+        client = Tortoise.get_connection(next(iter(config["connections"])))
+        rows = await client.execute_query_dict("SELECT id, username, username_folded FROM users ORDER BY id")
+        await Tortoise.close_connections()
+        return rows
+
+    caplog.set_level(logging.INFO, logger="livecart.migrations")
+    rows = await asyncio.get_running_loop().run_in_executor(None, run_blocking, at_0003_then_latest())
+    assert [(r["id"], r["username"], r["username_folded"]) for r in rows] == [
+        (1, "alice", "alice"), (2, "Alice-2", "alice-2"), (3, "bob", "bob"), (4, "ALICE-4-1", "alice-4-1"), (5, "alice-4", "alice-4"),
+    ]
+    renamed = [r.getMessage() for r in caplog.records if "renamed to" in r.getMessage()]
+    assert len(renamed) == 2 and "'Alice'" in renamed[0] and "'Alice-2'" in renamed[0], renamed
+    assert any("renamed 2 look-alike" in r.getMessage() for r in caplog.records)
