@@ -122,10 +122,15 @@ async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, s
     return user, await issue_token(user, ttl_seconds)
 
 
-async def user_for_token(token: str) -> User | None:
-    record = await AuthToken.filter(
+async def token_record(token: str) -> AuthToken | None:
+    """The token's live record (its user selected with it), or None when unknown, revoked or expired."""
+    return await AuthToken.filter(
         token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=utcnow()
     ).select_related("user").first()
+
+
+async def user_for_token(token: str) -> User | None:
+    record = await token_record(token)
     return record.user if record else None
 
 

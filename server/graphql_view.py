@@ -434,14 +434,17 @@ class LivecartGraphQLView(GraphQLView):
         return encoded
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """A connection that offers credentials must offer valid ones; without any it is anonymous."""
-        params = context.connection_params or {}
-        offered = params.get("authorization") or params.get("Authorization")
+        """A connection that offers credentials must offer valid ones; without any it is anonymous.
+        Credentials are the connection_init payload's, or without a payload the upgrade request's
+        Authorization header (Context.token): either way the socket is registered for logout and
+        closed when its token expires (issue 13: header-authenticated sockets escaped both)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        offered = params.get("authorization") or params.get("Authorization") or context.token
         if offered:
             context.forget_user()
-            if await context.user() is None:
+            if context.token is None or await context.user() is None:
                 raise ConnectionRejectionError({"message": "Invalid or expired token.", "code": "UNAUTHENTICATED"})
-            ops.remember_socket_token(context.response, context.token)
+            ops.remember_socket_token(context.response, context.token, context.token_expires_at)
         return UNSET
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:

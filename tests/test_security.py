@@ -2,7 +2,10 @@
 Each test here failed on the code before the fix (see the issue's findings 1-9)."""
 from __future__ import annotations
 
+import asyncio
 import json
+
+import aiohttp
 
 from models import catalog
 from models.catalog import Vendor
@@ -13,6 +16,18 @@ from tests.test_ops import LEGACY, TRANSPORT, open_socket, receive, subscribe_me
 
 # The review's query: 117 bytes that multiplied a vendor's 20 products to 160,000 items.
 NESTED = "query($v: ID) { products(vendorId: $v) { vendor { products { vendor { products { id } } } } } }"
+
+
+async def close_code(ws, timeout: float = 10) -> int | None:
+    """The code of the server's close frame (aiohttp's client may report 1006 once it has
+    answered the close itself, when the server has already dropped the connection)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                return message.data
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                return ws.close_code
 
 
 def assert_too_costly(error: dict) -> None:
@@ -144,8 +159,6 @@ async def test_reactions_and_comments_only_on_live_streams(client):
 async def test_malformed_legacy_messages_are_answered_without_a_traceback(client, caplog):
     import logging
 
-    from tests.test_ops import closed_with
-
     caplog.set_level(logging.INFO)
     named = [  # an operation can be named: an error for it, and the connection goes on
         {"type": "start", "id": "a", "payload": "x"},
@@ -165,7 +178,7 @@ async def test_malformed_legacy_messages_are_answered_without_a_traceback(client
     for message in unnamed:
         ws = await open_socket(client, LEGACY)
         await ws.send_json(message)
-        assert await closed_with(ws) == 4400, message
+        assert await close_code(ws) == 4400, message
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     malformed = [r for r in caplog.records if r.getMessage().startswith("malformed graphql-ws message")]
     assert len(malformed) == len(named) + len(unnamed) and all(r.levelno == logging.INFO for r in malformed)
@@ -280,3 +293,50 @@ async def test_migration_0004_renames_existing_look_alikes_and_says_so(backend, 
     renamed = [r.getMessage() for r in caplog.records if "renamed to" in r.getMessage()]
     assert len(renamed) == 2 and "'Alice'" in renamed[0] and "'Alice-2'" in renamed[0], renamed
     assert any("renamed 2 look-alike" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------- 3, 4. a socket's login ends with its token
+
+STATS_SUBSCRIPTION = "subscription($s: ID!) { streamStats(streamId: $s) { viewerCount } }"
+
+
+async def test_a_socket_is_closed_when_its_token_expires(aiohttp_client, settings):
+    from server.app import create_app
+    from tests.realtime_support import live_stream
+    from tests.support import GraphQLClient
+    client = GraphQLClient(await aiohttp_client(create_app(settings.replace(token_ttl_seconds=2))))
+    seller = await make_vendor(client, products=0)
+    stream = await live_stream(seller)
+    for protocol in (TRANSPORT, LEGACY):
+        login = await client.data('mutation { login(username: "seller", password: "correct horse") { token } }')
+        token = login["login"]["token"]
+        ws = await client.http.ws_connect("/graphql", protocols=[protocol], heartbeat=None)
+        await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert (await receive(ws))["type"] == "connection_ack"
+        await ws.send_json(subscribe_message(protocol, "1", STATS_SUBSCRIPTION, {"s": str(stream.id)}))
+        assert (await receive(ws))["payload"]["data"]["streamStats"]["viewerCount"] == 0
+        # The owner-only figures end with the token (two seconds): the server closes with 4403.
+        assert await close_code(ws) == 4403
+        assert (await client.data("{ me { id } }", token=token))["me"] is None  # dead over HTTP too
+
+
+async def test_logout_closes_sockets_authenticated_by_the_upgrade_header_on_both_protocols(client):
+    from tests.realtime_support import live_stream
+    seller = await make_vendor(client, products=0)
+    stream = await live_stream(seller)
+    for protocol in (LEGACY, TRANSPORT):
+        login = await client.data('mutation { login(username: "seller", password: "correct horse") { token } }')
+        token = login["login"]["token"]
+        ws = await client.http.ws_connect(
+            "/graphql", protocols=[protocol], heartbeat=None, headers={"Authorization": f"Bearer {token}"}
+        )
+        await ws.send_json({"type": "connection_init"})  # no payload: the header authenticates
+        assert (await receive(ws))["type"] == "connection_ack"
+        await ws.send_json(subscribe_message(protocol, "1", STATS_SUBSCRIPTION, {"s": str(stream.id)}))
+        assert (await receive(ws))["payload"]["data"]["streamStats"]["viewerCount"] == 0
+        assert (await client.data("mutation { logout }", token=token))["logout"] is True
+        assert await close_code(ws) == 4403, protocol
+    # A header naming no live token is refused like a payload would be.
+    ws = await client.http.ws_connect("/graphql", protocols=[TRANSPORT], heartbeat=None, headers={"Authorization": "Bearer nope"})
+    await ws.send_json({"type": "connection_init"})
+    assert await close_code(ws) == 4403
