@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from models import commerce as m
 from models.errors import forbidden
-from models.fields import MAX_PAGE
+from models.fields import MAX_PAGE, MAX_TOTAL
 from resolvers import catalog as catalog_r
 from resolvers import commerce as r
 from resolvers import engagement as engagement_r
@@ -42,7 +42,7 @@ class StreamStats:
     comments: int
     orders: int = strawberry.field(description="Orders that bought on this stream.")
     items_sold: int
-    revenue: Decimal
+    revenue: Decimal = strawberry.field(description=f"At most {MAX_TOTAL}: a purchase that would pass it is refused.")
 
     @classmethod
     def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
@@ -205,7 +205,7 @@ class Cart:
     def items(self) -> list[CartItem]:
         return [CartItem(model=line) for line in self.lines]
 
-    @strawberry.field(description="What the cart costs at today's prices.")
+    @strawberry.field(description=f"What the cart costs at today's prices; at most {MAX_TOTAL}.")
     async def total(self, info: Info) -> Decimal:
         total = Decimal("0.00")
         for line in self.lines:
@@ -250,7 +250,7 @@ class Order:
     def status(self) -> OrderStatus:
         return self.model.status
 
-    @strawberry.field
+    @strawberry.field(description=f"At most {MAX_TOTAL}.")
     def total(self) -> Decimal:
         return self.model.total
 
@@ -286,7 +286,11 @@ class CommerceQuery:
 @strawberry.type
 class CommerceMutation:
     @strawberry.mutation(
-        description="Adds to the cart's line of that product (1 to 100 in all).", permission_classes=[IsAuthenticated]
+        description=(
+            f"Adds to the cart's line of that product (1 to {m.MAX_LINE_QUANTITY} in all); a cart holds at most "
+            f"{m.MAX_CART_LINES} products and a total of at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
     )
     async def add_to_cart(
         self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
@@ -297,11 +301,23 @@ class CommerceMutation:
     async def remove_from_cart(self, info: Info, product_id: strawberry.ID) -> Cart:
         return Cart(lines=await r.remove_from_cart(info, product_id))
 
-    @strawberry.mutation(description="Orders the whole cart at once: every line or none.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        description=(
+            "Orders the whole cart at once: every line or none. An order totals at most "
+            f"{MAX_TOTAL}, and a stream's revenue at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
     async def checkout(self, info: Info) -> Order:
         return Order(model=await r.checkout(info))
 
-    @strawberry.mutation(description="Orders one product at once, skipping the cart.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        description=(
+            f"Orders one product at once, skipping the cart. An order totals at most {MAX_TOTAL}, and a "
+            f"stream's revenue at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
     async def buy_now(
         self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
     ) -> Order:

@@ -1,8 +1,9 @@
 """The web pages: plain HTML files and ES modules from client/, no build step.
 
-The pages talk to the server only through /graphql. The one thing a page
-cannot ask GraphQL for, the ingest address broadcasting software publishes to,
-is written into the seller page's <meta> tag when it is served.
+The pages talk to the server only through /graphql. Two things a page cannot
+ask GraphQL for are written into <meta> tags when it is served: the ingest
+address broadcasting software publishes to (the seller page), and where the
+login page goes afterwards, as server/return_path.py decided (issue 13).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pathlib
 from aiohttp import web
 
 from server.appkeys import SETTINGS
+from server.return_path import safe_return_path
 
 CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent / "client"
 PAGES_DIR = CLIENT_DIR / "pages"
@@ -31,6 +33,7 @@ PAGE_SECURITY = {
 }
 
 INGEST_PLACEHOLDER = "{{INGEST_URL}}"
+RETURN_PLACEHOLDER = "{{RETURN_TO}}"
 
 
 def _page(name: str):
@@ -41,6 +44,9 @@ def _page(name: str):
         if INGEST_PLACEHOLDER in text:
             ingest = request.app[SETTINGS].ingest_url
             text = text.replace(INGEST_PLACEHOLDER, html.escape(ingest, quote=True))
+        if RETURN_PLACEHOLDER in text:
+            return_to = safe_return_path(request.query.get("return"))
+            text = text.replace(RETURN_PLACEHOLDER, html.escape(return_to, quote=True))
         return web.Response(text=text, content_type="text/html", headers={**NO_CACHE, **PAGE_SECURITY})
 
     return handler

@@ -340,3 +340,78 @@ async def test_logout_closes_sockets_authenticated_by_the_upgrade_header_on_both
     ws = await client.http.ws_connect("/graphql", protocols=[TRANSPORT], heartbeat=None, headers={"Authorization": "Bearer nope"})
     await ws.send_json({"type": "connection_init"})
     assert await close_code(ws) == 4403
+
+
+# ---------------------------------------------------------------- 2. return paths after login
+
+HOSTILE_RETURNS = [
+    "/.//evil.example", "//x", "/\\x", "/\\/evil.example", "/\t/evil.example", "/\n/evil.example", "\t//evil.example",
+    "https://evil.example", "http:evil.example", "javascript:alert(1)", "/%2e//evil.example", "/a/../..//evil.example",
+    "/./\\evil.example", " //evil.example", "",
+]
+
+
+def test_return_paths_keep_only_this_sites_pages():
+    from server.return_path import safe_return_path
+
+    for value in HOSTILE_RETURNS:
+        assert safe_return_path(value) == "/", value
+    assert safe_return_path("/%09/x") == "/%09/x"  # percent-encoded: a path segment named "%09", on this site
+    assert safe_return_path("/live/3?x=1#chat") == "/live/3?x=1#chat"
+    assert safe_return_path("/x/../seller?stream=2") == "/seller?stream=2"
+
+
+async def test_the_login_page_is_served_with_the_servers_decision(client):
+    import html
+    import re
+    from urllib.parse import quote
+
+    for value in HOSTILE_RETURNS + ["/%09/x", "/live/7"]:
+        response = await client.http.get(f"/login?return={quote(value, safe='')}")
+        page = await response.text()
+        [served] = re.findall(r'<meta name="return-to" content="([^"]*)">', page)
+        from server.return_path import safe_return_path
+
+        assert html.unescape(served) == safe_return_path(value), (value, served)
+    # The server's own login URLs go through the same function.
+    from server.settings import Settings
+
+    assert Settings().login_url_for("/.//evil.example") == "/login"
+    assert Settings().login_url_for("/live/3") == "/login?return=/live/3"
+
+
+# ---------------------------------------------------------------- 7. money past what the database holds
+
+async def test_totals_past_the_money_column_are_refused_naming_the_limit(client):
+    from decimal import Decimal
+
+    from models.catalog import Product
+    from models.commerce import CartItem, Order
+    from models.fields import MAX_TOTAL
+    from models.stream import LiveStream
+    from tests.realtime_support import live_stream
+
+    seller = await make_vendor(client, products=2, price="99999999.99", stock=1000)
+    buyer = await register(client, "buyer")
+    add = "mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { total } }"
+    first, second = (str(p) for p in seller.product_ids)
+    assert (await client.data(add, {"p": first, "q": 100}, token=buyer.token))["addToCart"]["total"] == "9999999999.00"
+    error = await client.error(add, {"p": second, "q": 100}, token=buyer.token)  # 19,999,999,998.00 in all
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "quantity", "limit": str(MAX_TOTAL)}, error
+    assert await CartItem.filter(user_id=buyer.id).count() == 1
+
+    # A cart that got there anyway (a price raised since) is refused at checkout, nothing taken.
+    await CartItem.create(user_id=buyer.id, product_id=int(second), quantity=100)
+    error = await client.error("mutation { checkout { id } }", token=buyer.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["limit"] == str(MAX_TOTAL), error
+    assert await Order.all().count() == 0
+    assert [p.stock for p in await Product.filter(vendor_id=seller.vendor_id).order_by("id")] == [1000, 1000]
+
+    # A purchase that would take a stream's revenue past it.
+    stream = await live_stream(seller)
+    await LiveStream.filter(id=stream.id).update(revenue=Decimal("9999999000.00"))
+    buy = "mutation($p: ID!, $s: ID!) { buyNow(productId: $p, quantity: 1, streamId: $s) { id } }"
+    error = await client.error(buy, {"p": first, "s": str(stream.id)}, token=buyer.token)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["limit"] == str(MAX_TOTAL), error
+    assert (await LiveStream.get(id=stream.id)).revenue == Decimal("9999999000.00")
+    assert await Order.all().count() == 0 and (await Product.get(id=int(first))).stock == 1000
