@@ -1,8 +1,9 @@
 """Query cost: how many objects one document may make the server resolve, estimated before it runs.
 
-In the manner of the IBM GraphQL cost specification (`@cost`, `@listSize`): every field that
-returns an object costs 1 per object it can return, leaves cost nothing (a leaf is a value already
-loaded with its object), and a list multiplies the cost of its items by its bound. Every list field
+In the manner of the IBM GraphQL cost specification (`@cost`, `@listSize`): every field costs 1
+each time it can be resolved, a leaf (scalar, enum) as much as an object (resolving a field is
+what a query's CPU time goes to, about as much for either), and a list multiplies the cost of its
+items (1 for the item, plus its fields) by its bound. Every list field
 declares that bound where it is defined (`list_size` in its strawberry field's metadata): either
 the argument that sizes it (`first`, `limit`) with that argument's maximum, or a fixed size the
 domain guarantees. A written literal counts as written (capped by the maximum); a variable or an
@@ -142,7 +143,7 @@ class _Estimate:
             return 0
         named = get_named_type(definition.type)
         if is_leaf_type(named):
-            return 0
+            return self.size(definition, node)
         items = 1 + self.selection_set(named, node.selection_set, spreads)
         return self.size(definition, node) * items
 

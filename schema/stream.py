@@ -21,7 +21,7 @@ StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 # Default pages (issue 13): lists of streams times their products must stay within the query
 # cost limit (schema/cost.py) when asked without arguments, as the home page does.
 STREAMS_PAGE = 20
-FEATURED_PAGE = 50
+FEATURED_PAGE = 20
 
 
 @strawberry.type

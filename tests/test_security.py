@@ -415,3 +415,32 @@ async def test_totals_past_the_money_column_are_refused_naming_the_limit(client)
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["limit"] == str(MAX_TOTAL), error
     assert (await LiveStream.get(id=stream.id)).revenue == Decimal("9999999000.00")
     assert await Order.all().count() == 0 and (await Product.get(id=int(first))).stock == 1000
+
+
+def test_every_query_the_pages_send_fits_the_cost_limit():
+    """The pages' documents, read from client/static (their ${...} pieces filled in), all within MAX_COST."""
+    import pathlib
+    import re
+
+    from graphql import parse
+    from graphql.utilities import TypeInfo
+    from graphql.validation import ValidationContext
+
+    from schema.cost import document_cost
+
+    schema = build_schema()._schema
+    checked = 0
+    for path in sorted(pathlib.Path(__file__).resolve().parent.parent.joinpath("client", "static").glob("*.js")):
+        text = path.read_text()
+        pieces = dict(re.findall(r'const (\w+) = "([^"]*)";', text))
+        for name, body in re.findall(r"const (\w+) = `([^`]*)`;", text):
+            query = re.sub(r"\$\{(\w+)\}", lambda m: pieces.get(m[1], "id"), body)
+            if not re.match(r"\s*(query|mutation|subscription|\{)", query):
+                continue
+            document = parse(query)
+            context = ValidationContext(schema, document, TypeInfo(schema), lambda error: None)
+            for operation in document.definitions:
+                cost, empty = document_cost(context, operation)
+                assert cost <= MAX_COST and not empty, (path.name, name, cost)
+                checked += 1
+    assert checked >= 20, checked

@@ -14,7 +14,7 @@ const STREAM = `query($id: ID!) {
   stream(id: $id) {
     id title status durationSeconds playbackUrl streamKey
     vendor { id }
-    featuredProducts { id }
+    featuredProducts(first: 100) { id }
     stats { ${STATS_FIELDS} }
     activeViewers { ${VIEWER_FIELDS} }
     orders { ${ORDER_FIELDS} }
@@ -24,7 +24,7 @@ const STREAM = `query($id: ID!) {
 const ACTIVE_VIEWERS = `query($id: ID!) { stream(id: $id) { activeViewers { ${VIEWER_FIELDS} } } }`;
 const STATS = `query($id: ID!) { stream(id: $id) { stats { ${STATS_FIELDS} } } }`;
 const START = `mutation($id: ID!) { startStream(id: $id) { id status durationSeconds } }`;
-const FEATURE = `mutation($s: ID!, $p: ID!) { featureProduct(streamId: $s, productId: $p) { id featuredProducts { id } } }`;
+const FEATURE = `mutation($s: ID!, $p: ID!) { featureProduct(streamId: $s, productId: $p) { id featuredProducts(first: 100) { id } } }`;
 const DELETE_COMMENT = `mutation($id: ID!) { deleteComment(id: $id) }`;
 const END = `mutation($id: ID!, $a: EndStreamAction!) {
   endStream(id: $id, action: $a) { stream { id status } savedStream { id videoUrl } stats { ${STATS_FIELDS} } }
@@ -34,7 +34,7 @@ const SUB_STATS = `subscription($s: ID!) { streamStats(streamId: $s) { ${STATS_F
 const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT_FIELDS} } }`;
 const SUB_ORDERS = `subscription($s: ID!) { orderPlaced(streamId: $s) { ${ORDER_FIELDS} } }`;
 const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
-const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds featuredProducts { id } } }`;
+const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds featuredProducts(first: 100) { id } } }`;
 
 const MAX_FEED = 200;
 
