@@ -262,11 +262,12 @@ async def test_migration_0004_renames_existing_look_alikes_and_says_so(backend, 
         name = parts.path.lstrip("/") + "_m0004"
         url = urlunsplit(parts._replace(path=f"/{name}"))
 
-        async def recreate() -> None:
+        async def recreate(create: bool = True) -> None:
             conn = await asyncpg.connect(TEST_DATABASE_URL)
             try:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                await conn.execute(f'CREATE DATABASE "{name}"')
+                if create:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
             finally:
                 await conn.close()
 
@@ -286,7 +287,11 @@ async def test_migration_0004_renames_existing_look_alikes_and_says_so(backend, 
         return rows
 
     caplog.set_level(logging.INFO, logger="livecart.migrations")
-    rows = await asyncio.get_running_loop().run_in_executor(None, run_blocking, at_0003_then_latest())
+    try:
+        rows = await asyncio.get_running_loop().run_in_executor(None, run_blocking, at_0003_then_latest())
+    finally:
+        if backend != "embedded":
+            run_blocking(recreate(create=False))
     assert [(r["id"], r["username"], r["username_folded"]) for r in rows] == [
         (1, "alice", "alice"), (2, "Alice-2", "alice-2"), (3, "bob", "bob"), (4, "ALICE-4-1", "alice-4-1"), (5, "alice-4", "alice-4"),
     ]
