@@ -364,4 +364,9 @@ def write(results: Results, path: Path) -> None:
     lines += flash_sale_section(results)
     lines += memory_section(results)
     lines += profile_section(results)
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    # The query cost section is measured by its own command (python -m bench.cost): kept as it is.
+    from bench.cost import MARKER
+
+    kept = path.read_text().split(MARKER, 1) if path.exists() else []
+    cost_section = MARKER + kept[1] if len(kept) == 2 else ""
+    path.write_text("\n".join(lines).rstrip() + "\n" + ("\n" + cost_section.rstrip() + "\n" if cost_section else ""))

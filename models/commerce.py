@@ -17,11 +17,22 @@ from tortoise.transactions import in_transaction
 
 from models.catalog import Product
 from models.errors import DomainError, ErrorCode, bad_input, not_found
-from models.fields import MoneyField, to_money
+from models.fields import MAX_TOTAL, MoneyField, to_money
 from models.stream import LiveStream, StreamProduct, StreamStatus, duration_seconds
 from models.user import utcnow
 
 MAX_LINE_QUANTITY = 100
+MAX_CART_LINES = 50  # distinct products in one cart (so in one order): bounds Cart.items and Order.items
+
+
+def total_over_limit(what: str, argument: str) -> DomainError:
+    """A total the database's money column could not hold (issue 13): refused, never a crash."""
+    return DomainError(
+        ErrorCode.BAD_USER_INPUT,
+        f"{argument}: {what} may be at most {MAX_TOTAL}",
+        argument=argument,
+        limit=str(MAX_TOTAL),
+    )
 
 
 class OrderStatus(str, enum.Enum):
@@ -208,6 +219,7 @@ async def add_to_cart(user_id: int, product_id: int, quantity: int, stream_id: i
                     raise bad_input("quantity", f"at most {MAX_LINE_QUANTITY} of one product in the cart")
                 if total > product.stock:
                     raise out_of_stock(product, total)
+                await _check_cart_after(user_id, product, line, total)
                 if line is None:
                     return await CartItem.create(user_id=user_id, product_id=product_id, quantity=total, stream_id=stream_id)
                 line.quantity = total
@@ -219,6 +231,18 @@ async def add_to_cart(user_id: int, product_id: int, quantity: int, stream_id: i
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+async def _check_cart_after(user_id: int, product: Product, line: CartItem | None, quantity: int) -> None:
+    """The cart with `quantity` of `product` must stay within MAX_CART_LINES lines and a total
+    the money column can hold (at today's prices, as Cart.total reads it)."""
+    others = await CartItem.filter(user_id=user_id).exclude(product_id=product.id).values_list("product_id", "quantity")
+    if line is None and len(others) >= MAX_CART_LINES:
+        raise bad_input("productId", f"a cart holds at most {MAX_CART_LINES} products")
+    prices = dict(await Product.filter(id__in=[p for p, _ in others]).values_list("id", "price"))
+    total = to_money(product.price) * quantity + sum((to_money(prices[p]) * q for p, q in others), Decimal("0.00"))
+    if total > MAX_TOTAL:
+        raise total_over_limit("the cart's total", "quantity")
 
 
 async def remove_from_cart(user_id: int, product_id: int) -> None:
@@ -307,10 +331,13 @@ async def _attribute_to_streams(order: Order, items: list[OrderItem], products: 
     ]
     for stream_id in sorted({item.stream_id for item in attributed}):
         mine = [item for item in attributed if item.stream_id == stream_id]
+        revenue = to_money(streams[stream_id].revenue) + sum((item.amount for item in mine), Decimal("0.00"))
+        if revenue > MAX_TOTAL:  # the caller's transaction rolls back the stock taken
+            raise total_over_limit("a stream's revenue", "quantity")
         await LiveStream.filter(id=stream_id).update(
             order_count=F("order_count") + 1,
             items_sold=F("items_sold") + sum(item.quantity for item in mine),
-            revenue=to_money(streams[stream_id].revenue) + sum((item.amount for item in mine), Decimal("0.00")),
+            revenue=revenue,
         )
     return stream_orders
 
@@ -328,7 +355,10 @@ async def place_order(buyer_id: int, lines: list[Line]) -> Purchase:
         )
         for line in lines
     ]
-    order = await Order.create(buyer_id=buyer_id, total=sum((item.amount for item in items), Decimal("0.00")))
+    total = sum((item.amount for item in items), Decimal("0.00"))
+    if total > MAX_TOTAL:  # the caller's transaction rolls back the stock taken
+        raise total_over_limit("an order's total", "quantity" if len(lines) == 1 else "cart")
+    order = await Order.create(buyer_id=buyer_id, total=total)
     stream_orders = await _attribute_to_streams(order, items, products)
     for item in items:
         item.order_id = order.id

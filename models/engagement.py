@@ -351,6 +351,7 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
     if kind is not None and kind not in REACTION_TYPES:
         raise ValueError(f"{kind} is not a reaction")
     stream = await _existing_stream(stream_id)
+    _check_reactable(stream)
     await check_not_restricted(stream.vendor_id, user_id, utcnow())
     for attempt in range(_REACTION_ATTEMPTS):
         try:
@@ -361,6 +362,12 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
             if attempt == _REACTION_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _check_reactable(stream: LiveStream) -> None:
+    # An ended stream's figures are final (issue 13); a scheduled one has no audience yet.
+    if stream.status != StreamStatus.LIVE:
+        raise conflict(f"Only a live stream takes reactions; this one is {stream.status.value}.")
 
 
 async def _set_reaction(stream_id: int, user_id: int, kind: InteractionType | None) -> bool:
@@ -386,7 +393,10 @@ async def _set_reaction(stream_id: int, user_id: int, kind: InteractionType | No
         deltas[_COUNTER_OF[before]] = F(_COUNTER_OF[before]) - 1
     if kind is not None:
         deltas[_COUNTER_OF[kind]] = F(_COUNTER_OF[kind]) + 1
-    await LiveStream.filter(id=stream_id).update(**deltas)
+    # Only while it is LIVE, in the same statement: a stream that ended since the check above
+    # rolls the reaction back instead of changing its final figures.
+    if not await LiveStream.filter(id=stream_id, status=StreamStatus.LIVE).update(**deltas):
+        _check_reactable(await _existing_stream(stream_id))
     return True
 
 

@@ -7,6 +7,9 @@ from tortoise import fields
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("99999999.99")
+# What a money column (12 digits, 2 of them cents) holds: an order's or a cart's total and a
+# stream's revenue may not pass it (a price is bounded by MAX_MONEY, a line by 100 units).
+MAX_TOTAL = Decimal("9999999999.99")
 
 
 def MoneyField(**kwargs) -> fields.DecimalField:  # noqa: N802 - reads like a field class
@@ -52,3 +55,16 @@ def parse_id(argument: str, raw) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise bad_input(argument, f"{raw!r} is not a valid id")
     return int(text)
+
+
+# Pages of lists (issue 13): every list the API returns is bounded, so the cost of a query
+# can be known before it runs (schema/cost.py).
+MAX_PAGE = 100
+
+
+def check_first(first: int, maximum: int = MAX_PAGE, argument: str = "first") -> int:
+    from models.errors import bad_input
+
+    if not 1 <= first <= maximum:
+        raise bad_input(argument, f"1 to {maximum}")
+    return first

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,12 +30,20 @@ _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$NRIPMx45i9gPEvOJt1kL2w$wnTV41/Fytx
 class User(Model):
     id = fields.IntField(primary_key=True)
     username = fields.CharField(max_length=32, unique=True)
+    # The name as compared (fold_username): unique, so look-alikes (`Alice`, `ALICE`) cannot both
+    # exist. Nullable only because migration 0004 added it to existing rows; every write sets it.
+    username_folded = fields.CharField(max_length=128, null=True, unique=True)
     password_hash = fields.CharField(max_length=255)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "users"
         constraints = (CheckConstraint(check="length(username) >= 3", name="users_username_length"),)
+
+    async def save(self, *args, **kwargs) -> None:
+        # Whoever writes a user (register, the bench's seed, a test), the folded name follows.
+        self.username_folded = fold_username(self.username)
+        await super().save(*args, **kwargs)
 
 
 class AuthToken(Model):
@@ -59,6 +68,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def fold_username(username: str) -> str:
+    """NFKC, case folded, NFKC again (Unicode's NFKC_Casefold, without removing ignorables):
+    how two usernames are compared, for uniqueness, logging in and login limits."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+
+
 def _invalid_credentials() -> DomainError:
     return DomainError(ErrorCode.UNAUTHENTICATED, "Wrong username or password.")
 
@@ -78,7 +93,8 @@ async def issue_token(user: User, ttl_seconds: int) -> str:
 
 async def register(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
     _check_credentials_shape(username, password)
-    if await User.exists(username=username):
+    folded = fold_username(username)
+    if await User.exists(username_folded=folded):
         raise conflict(f"The username {username!r} is taken.")
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     try:
@@ -92,7 +108,7 @@ async def register(username: str, password: str, ttl_seconds: int) -> tuple[User
 
 async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, str]:
     # Only a name register would take can name an account (and a NUL never reaches PostgreSQL).
-    user = await User.get_or_none(username=username) if USERNAME_PATTERN.fullmatch(username) else None
+    user = await User.get_or_none(username_folded=fold_username(username)) if USERNAME_PATTERN.fullmatch(username) else None
     # A password longer than register allows matches no account, yet it is hashed like any
     # other (only its allowed length, to bound the work) so that refusing it takes as long.
     acceptable = user is not None and len(password) <= MAX_PASSWORD_LENGTH
@@ -106,10 +122,15 @@ async def login(username: str, password: str, ttl_seconds: int) -> tuple[User, s
     return user, await issue_token(user, ttl_seconds)
 
 
-async def user_for_token(token: str) -> User | None:
-    record = await AuthToken.filter(
+async def token_record(token: str) -> AuthToken | None:
+    """The token's live record (its user selected with it), or None when unknown, revoked or expired."""
+    return await AuthToken.filter(
         token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=utcnow()
     ).select_related("user").first()
+
+
+async def user_for_token(token: str) -> User | None:
+    record = await token_record(token)
     return record.user if record else None
 
 

@@ -8,8 +8,9 @@ from strawberry.types import Info
 
 from models import catalog
 from models.catalog import Product, Vendor
-from models.fields import parse_id
+from models.fields import check_first, parse_id
 from resolvers.loaders import rows_by_id, rows_grouped
+from server import ratelimit
 
 
 async def load_vendors(keys: Sequence[int]) -> list[Vendor | None]:
@@ -32,16 +33,17 @@ async def product_by_id(info: Info, product_id: int) -> Product | None:
     return await info.context.loader(load_products).load(product_id)
 
 
-async def products_of_vendor(info: Info, vendor_id: int) -> list[Product]:
-    return await info.context.loader(load_products_of_vendor).load(vendor_id)
+async def products_of_vendor(info: Info, vendor_id: int, first: int) -> list[Product]:
+    check_first(first)
+    return (await info.context.loader(load_products_of_vendor).load(vendor_id))[:first]
 
 
 async def product(info: Info, id: str) -> Product | None:
     return await product_by_id(info, parse_id("id", id))
 
 
-async def products(vendor_id: str | None) -> list[Product]:
-    query = Product.all()
+async def products(vendor_id: str | None, first: int) -> list[Product]:
+    query = Product.all().limit(check_first(first))
     if vendor_id is not None:
         query = query.filter(vendor_id=parse_id("vendorId", vendor_id))
     return await query.order_by("-created_at", "-id")
@@ -51,6 +53,7 @@ async def create_product(
     info: Info, name: str, price: Decimal, stock: int, description: str | None, image_url: str | None
 ) -> Product:
     user = await info.context.require_user()
+    await ratelimit.hit_address(info, ratelimit.PRODUCT_ADDRESS)
     vendor = await Vendor.get(user_id=user.id)
     return await catalog.create_product(
         vendor, name=name, price=price, stock=stock, description=description, image_url=image_url

@@ -9,7 +9,7 @@ from models import commerce
 from models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures, StreamOrder
 from models.engagement import StreamViewer
 from models.errors import not_found
-from models.fields import parse_id
+from models.fields import check_first, parse_id
 from models.user import utcnow
 from resolvers.loaders import rows_by_id, rows_grouped
 from subscriptions import events
@@ -44,16 +44,18 @@ async def stream_order_by_id(info: Info, stream_order_id: int) -> StreamOrder | 
     return await info.context.loader(load_stream_orders).load(stream_order_id)
 
 
-async def orders_of_stream(info: Info, stream_id: int) -> list[StreamOrder]:
-    return await info.context.loader(load_orders_of_stream).load(stream_id)
+async def orders_of_stream(info: Info, stream_id: int, first: int) -> list[StreamOrder]:
+    check_first(first)
+    return (await info.context.loader(load_orders_of_stream).load(stream_id))[:first]
 
 
 async def items_of_order(info: Info, order_id: int) -> list[OrderItem]:
     return await info.context.loader(load_items_of_order).load(order_id)
 
 
-async def active_viewers(info: Info, stream_id: int) -> list[StreamViewer]:
-    return await info.context.loader(load_active_viewers).load(stream_id)
+async def active_viewers(info: Info, stream_id: int, first: int) -> list[StreamViewer]:
+    check_first(first)
+    return (await info.context.loader(load_active_viewers).load(stream_id))[:first]
 
 
 async def stream_figures(stream_id: int) -> StreamFigures:
@@ -101,9 +103,10 @@ async def buy_now(info: Info, product_id: str, quantity: int, stream_id: str | N
     return purchase.order
 
 
-async def my_orders(info: Info) -> list[Order]:
+async def my_orders(info: Info, first: int) -> list[Order]:
+    check_first(first)
     user = await info.context.require_user()
-    return await commerce.orders_of_buyer_query(user.id)
+    return await commerce.orders_of_buyer_query(user.id).limit(first)
 
 
 async def _publish_purchase(info: Info, purchase: Purchase) -> None:

@@ -11,7 +11,7 @@ from models import media
 from models import stream as streams
 from models.catalog import Product, Vendor
 from models.errors import forbidden
-from models.fields import parse_id
+from models.fields import check_first, parse_id
 from models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from resolvers.loaders import rows_by_id
 from subscriptions import events
@@ -41,8 +41,9 @@ async def stream_by_id(info: Info, stream_id: int) -> LiveStream | None:
     return await info.context.loader(load_streams).load(stream_id)
 
 
-async def featured_products(info: Info, stream_id: int) -> list[Product]:
-    return await info.context.loader(load_featured_products).load(stream_id)
+async def featured_products(info: Info, stream_id: int, first: int) -> list[Product]:
+    check_first(first)
+    return (await info.context.loader(load_featured_products).load(stream_id))[:first]
 
 
 async def playback_url(info: Info, stream: LiveStream) -> str | None:
@@ -57,18 +58,18 @@ async def stream(info: Info, id: str) -> LiveStream | None:
     return await stream_by_id(info, parse_id("id", id))
 
 
-async def live_streams() -> list[LiveStream]:
-    return await streams.live_streams_query()
+async def live_streams(first: int) -> list[LiveStream]:
+    return await streams.live_streams_query().limit(check_first(first))
 
 
-async def stream_list(vendor_id: str | None, status: StreamStatus | None) -> list[LiveStream]:
+async def stream_list(vendor_id: str | None, status: StreamStatus | None, first: int) -> list[LiveStream]:
     vendor = parse_id("vendorId", vendor_id) if vendor_id is not None else None
-    return await streams.streams_query(vendor, status)
+    return await streams.streams_query(vendor, status).limit(check_first(first))
 
 
-async def saved_streams(vendor_id: str | None) -> list[SavedStream]:
+async def saved_streams(vendor_id: str | None, first: int) -> list[SavedStream]:
     vendor = parse_id("vendorId", vendor_id) if vendor_id is not None else None
-    return await streams.saved_streams_query(vendor)
+    return await streams.saved_streams_query(vendor).limit(check_first(first))
 
 
 async def saved_stream(id: str) -> SavedStream | None:

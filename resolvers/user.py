@@ -36,9 +36,8 @@ async def register(info: Info, username: str, password: str) -> tuple[User, str]
 
 
 async def login(info: Info, username: str, password: str) -> tuple[User, str]:
-    await ratelimit.hit_address(info, ratelimit.LOGIN_ADDRESS)
-    await ratelimit.hit(info, ratelimit.LOGIN_USERNAME, username.strip().lower()[:64])
-    return await accounts.login(username, password, info.context.settings.token_ttl_seconds)
+    async with ratelimit.login_attempt(info, accounts.fold_username(username)):
+        return await accounts.login(username, password, info.context.settings.token_ttl_seconds)
 
 
 async def logout(info: Info) -> bool:
@@ -52,4 +51,5 @@ async def logout(info: Info) -> bool:
 
 async def make_vendor(info: Info, name: str) -> Vendor:
     user = await info.context.require_user()
+    await ratelimit.hit_address(info, ratelimit.VENDOR_ADDRESS)
     return await become_vendor(user.id, name)

@@ -7,7 +7,9 @@ import strawberry
 from strawberry.types import Info
 
 from models import catalog as m
+from models.fields import MAX_PAGE
 from resolvers import catalog as r
+from schema.cost import list_size
 from schema.permissions import IsVendor
 from schema.user import User, user_type
 
@@ -26,9 +28,9 @@ class Vendor:
     async def user(self, info: Info) -> User:
         return await user_type(info, self.user_id)
 
-    @strawberry.field
-    async def products(self, info: Info) -> list["Product"]:
-        return [Product.from_model(p) for p in await r.products_of_vendor(info, int(self.id))]
+    @strawberry.field(description=f"The first `first` (1 to {MAX_PAGE}) products.", metadata=list_size(MAX_PAGE, "first", MAX_PAGE))
+    async def products(self, info: Info, first: int = MAX_PAGE) -> list["Product"]:
+        return [Product.from_model(p) for p in await r.products_of_vendor(info, int(self.id), first)]
 
 
 async def vendor_type(info: Info, vendor_id: int) -> Vendor:
@@ -69,9 +71,11 @@ class CatalogQuery:
         product = await r.product(info, id)
         return Product.from_model(product) if product else None
 
-    @strawberry.field
-    async def products(self, vendor_id: strawberry.ID | None = None) -> list[Product]:
-        return [Product.from_model(p) for p in await r.products(vendor_id)]
+    @strawberry.field(
+        description=f"Newest first: the first `first` (1 to {MAX_PAGE}).", metadata=list_size(MAX_PAGE, "first", MAX_PAGE)
+    )
+    async def products(self, vendor_id: strawberry.ID | None = None, first: int = MAX_PAGE) -> list[Product]:
+        return [Product.from_model(p) for p in await r.products(vendor_id, first)]
 
 
 @strawberry.type

@@ -13,11 +13,13 @@ from strawberry.types import Info
 
 from models import commerce as m
 from models.errors import forbidden
+from models.fields import MAX_PAGE, MAX_TOTAL
 from resolvers import catalog as catalog_r
 from resolvers import commerce as r
 from resolvers import engagement as engagement_r
 from resolvers import user as user_r
 from schema.catalog import Product
+from schema.cost import list_size
 from schema.engagement import Viewer
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
@@ -40,7 +42,7 @@ class StreamStats:
     comments: int
     orders: int = strawberry.field(description="Orders that bought on this stream.")
     items_sold: int
-    revenue: Decimal
+    revenue: Decimal = strawberry.field(description=f"At most {MAX_TOTAL}: a purchase that would pass it is refused.")
 
     @classmethod
     def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
@@ -124,15 +126,21 @@ class OwnerFields:
         viewer_count = await engagement_r.viewer_count(info, self.model.id)
         return StreamStats.from_figures(m.StreamFigures.of(self.model, viewer_count=viewer_count))
 
-    @strawberry.field(description="Owner only: viewer sessions active now.", permission_classes=[OwnerOnly])
-    async def active_viewers(self, info: Info) -> list[Viewer] | None:
-        return [Viewer.from_model(row) for row in await r.active_viewers(info, self.model.id)]
+    @strawberry.field(
+        description=f"Owner only: viewer sessions active now, first joined first: the first `first` (1 to {MAX_PAGE}).",
+        permission_classes=[OwnerOnly],
+        metadata=list_size(MAX_PAGE, "first", MAX_PAGE),
+    )
+    async def active_viewers(self, info: Info, first: int = MAX_PAGE) -> list[Viewer] | None:
+        return [Viewer.from_model(row) for row in await r.active_viewers(info, self.model.id, first)]
 
     @strawberry.field(
-        description="Owner only: purchases attributed to this stream, newest first.", permission_classes=[OwnerOnly]
+        description=f"Owner only: purchases attributed to this stream, newest first: the first `first` (1 to {MAX_PAGE}).",
+        permission_classes=[OwnerOnly],
+        metadata=list_size(MAX_PAGE, "first", MAX_PAGE),
     )
-    async def orders(self, info: Info) -> list[StreamOrder] | None:
-        return [StreamOrder(model=row) for row in await r.orders_of_stream(info, self.model.id)]
+    async def orders(self, info: Info, first: int = MAX_PAGE) -> list[StreamOrder] | None:
+        return [StreamOrder(model=row) for row in await r.orders_of_stream(info, self.model.id, first)]
 
     @strawberry.field(
         description="Owner only: the secret key a broadcaster publishes the video with.",
@@ -191,11 +199,13 @@ class CartItem(ProductLine):
 class Cart:
     lines: strawberry.Private[list[m.CartItem]]
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"One line per product; at most {m.MAX_CART_LINES}.", metadata=list_size(m.MAX_CART_LINES)
+    )
     def items(self) -> list[CartItem]:
         return [CartItem(model=line) for line in self.lines]
 
-    @strawberry.field(description="What the cart costs at today's prices.")
+    @strawberry.field(description=f"What the cart costs at today's prices; at most {MAX_TOTAL}.")
     async def total(self, info: Info) -> Decimal:
         total = Decimal("0.00")
         for line in self.lines:
@@ -240,11 +250,13 @@ class Order:
     def status(self) -> OrderStatus:
         return self.model.status
 
-    @strawberry.field
+    @strawberry.field(description=f"At most {MAX_TOTAL}.")
     def total(self) -> Decimal:
         return self.model.total
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"One per product; at most {m.MAX_CART_LINES} (a cart's lines).", metadata=list_size(m.MAX_CART_LINES)
+    )
     async def items(self, info: Info) -> list[OrderItem]:
         return [OrderItem(model=row) for row in await r.items_of_order(info, self.model.id)]
 
@@ -253,21 +265,32 @@ class Order:
         return self.model.created_at
 
 
+# A page of orders times their items stays within the query cost limit (schema/cost.py).
+ORDERS_PAGE = 20
+
+
 @strawberry.type
 class CommerceQuery:
     @strawberry.field(description="The caller's cart (UNAUTHENTICATED when anonymous).")
     async def cart(self, info: Info) -> Cart:
         return Cart(lines=await r.cart(info))
 
-    @strawberry.field(description="The caller's orders, newest first (UNAUTHENTICATED when anonymous).")
-    async def my_orders(self, info: Info) -> list[Order]:
-        return [Order(model=row) for row in await r.my_orders(info)]
+    @strawberry.field(
+        description=f"The caller's orders, newest first (UNAUTHENTICATED when anonymous): the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", ORDERS_PAGE),
+    )
+    async def my_orders(self, info: Info, first: int = ORDERS_PAGE) -> list[Order]:
+        return [Order(model=row) for row in await r.my_orders(info, first)]
 
 
 @strawberry.type
 class CommerceMutation:
     @strawberry.mutation(
-        description="Adds to the cart's line of that product (1 to 100 in all).", permission_classes=[IsAuthenticated]
+        description=(
+            f"Adds to the cart's line of that product (1 to {m.MAX_LINE_QUANTITY} in all); a cart holds at most "
+            f"{m.MAX_CART_LINES} products and a total of at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
     )
     async def add_to_cart(
         self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
@@ -278,11 +301,23 @@ class CommerceMutation:
     async def remove_from_cart(self, info: Info, product_id: strawberry.ID) -> Cart:
         return Cart(lines=await r.remove_from_cart(info, product_id))
 
-    @strawberry.mutation(description="Orders the whole cart at once: every line or none.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        description=(
+            "Orders the whole cart at once: every line or none. An order totals at most "
+            f"{MAX_TOTAL}, and a stream's revenue at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
     async def checkout(self, info: Info) -> Order:
         return Order(model=await r.checkout(info))
 
-    @strawberry.mutation(description="Orders one product at once, skipping the cart.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        description=(
+            f"Orders one product at once, skipping the cart. An order totals at most {MAX_TOTAL}, and a "
+            f"stream's revenue at most {MAX_TOTAL} (BAD_USER_INPUT with `limit` otherwise)."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
     async def buy_now(
         self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
     ) -> Order:

@@ -12,6 +12,7 @@ from models import engagement as m
 from models.stream import LiveStream as StreamRow
 from resolvers import engagement as r
 from resolvers import moderation as moderation_r
+from schema.cost import list_size
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
 
@@ -157,7 +158,10 @@ class EngagementFields:
         kind = await r.my_reaction(info, self.model.id)
         return ReactionKind.from_model(kind) if kind else None
 
-    @strawberry.field(description="Up to `limit` comments older than `before` (the newest when null), oldest first.")
+    @strawberry.field(
+        description=f"Up to `limit` (1 to {m.MAX_COMMENTS_PAGE}) comments older than `before` (the newest when null), oldest first.",
+        metadata=list_size(m.MAX_COMMENTS_PAGE, "limit", 50),
+    )
     async def comments(self, info: Info, limit: int = 50, before: strawberry.ID | None = None) -> list[Comment]:
         return [Comment.from_model(row) for row in await r.comments(info, self.model.id, limit, before)]
 

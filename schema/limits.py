@@ -3,6 +3,7 @@
 Every limit answers with extensions.code QUERY_TOO_COMPLEX (and `limit` naming which one),
 except an oversized list argument, which is the caller's input: BAD_USER_INPUT.
 Introspection is refused when the settings turn it off (the production default).
+What lists multiply to is bounded by the cost limit (schema/cost.py, issue 13).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from strawberry.extensions import (
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 
 from models.errors import ErrorCode
+from schema.cost import CostLimit, EmptySelectionSets
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -182,7 +184,9 @@ class ListArgumentLimit(AddValidationRules):
 
 def limit_extensions(introspection: bool = True) -> list[type[SchemaExtension]]:
     """Classes, not instances: strawberry builds one of each per operation (they hold its context)."""
-    extensions: list[type[SchemaExtension]] = [TokenLimit, DocumentSizeLimit, DepthLimit, AliasLimit, ListArgumentLimit]
+    extensions: list[type[SchemaExtension]] = [
+        TokenLimit, DocumentSizeLimit, EmptySelectionSets, DepthLimit, AliasLimit, ListArgumentLimit, CostLimit,
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return extensions

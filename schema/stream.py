@@ -9,14 +9,21 @@ from strawberry.types import Info
 from models import stream as m
 from resolvers import stream as r
 from models.commerce import StreamFigures
+from models.fields import MAX_PAGE
 from schema.catalog import Product, Vendor, vendor_type
 from schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
 from schema.engagement import EngagementFields
 from schema.moderation import ModerationFields
 from schema.media import MediaFields
+from schema.cost import list_size
 from schema.permissions import IsVendor
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
+
+# Default pages (issue 13): lists of streams times their products must stay within the query
+# cost limit (schema/cost.py) when asked without arguments, as the home page does.
+STREAMS_PAGE = 20
+FEATURED_PAGE = 20
 
 
 @strawberry.type
@@ -65,9 +72,12 @@ class LiveStream(EngagementFields, ModerationFields, OwnerFields, MediaFields):
     async def playback_url(self, info: Info) -> str | None:
         return await r.playback_url(info, self.model)
 
-    @strawberry.field(description="The products offered on this stream, the highlighted one first.")
-    async def featured_products(self, info: Info) -> list[Product]:
-        return [Product.from_model(p) for p in await r.featured_products(info, self.model.id)]
+    @strawberry.field(
+        description=f"The products offered on this stream, the highlighted one first: the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", FEATURED_PAGE),
+    )
+    async def featured_products(self, info: Info, first: int = FEATURED_PAGE) -> list[Product]:
+        return [Product.from_model(p) for p in await r.featured_products(info, self.model.id, first)]
 
 
 def streams_out(rows: list[m.LiveStream]) -> list[LiveStream]:
@@ -117,24 +127,33 @@ class SavedStream:
 
 @strawberry.type
 class StreamQuery:
-    @strawberry.field(description="Streams that are LIVE now, newest first.")
-    async def live_streams(self) -> list[LiveStream]:
-        return streams_out(await r.live_streams())
+    @strawberry.field(
+        description=f"Streams that are LIVE now, newest first: the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", STREAMS_PAGE),
+    )
+    async def live_streams(self, first: int = STREAMS_PAGE) -> list[LiveStream]:
+        return streams_out(await r.live_streams(first))
 
     @strawberry.field
     async def stream(self, info: Info, id: strawberry.ID) -> LiveStream | None:
         row = await r.stream(info, id)
         return LiveStream(model=row) if row else None
 
-    @strawberry.field(description="Streams filtered by vendor and status, newest first.")
+    @strawberry.field(
+        description=f"Streams filtered by vendor and status, newest first: the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", STREAMS_PAGE),
+    )
     async def streams(
-        self, vendor_id: strawberry.ID | None = None, status: StreamStatus | None = None
+        self, vendor_id: strawberry.ID | None = None, status: StreamStatus | None = None, first: int = STREAMS_PAGE
     ) -> list[LiveStream]:
-        return streams_out(await r.stream_list(vendor_id, status))
+        return streams_out(await r.stream_list(vendor_id, status, first))
 
-    @strawberry.field(description="Replays, newest first.")
-    async def saved_streams(self, vendor_id: strawberry.ID | None = None) -> list[SavedStream]:
-        return [SavedStream(model=row) for row in await r.saved_streams(vendor_id)]
+    @strawberry.field(
+        description=f"Replays, newest first: the first `first` (1 to {MAX_PAGE}).",
+        metadata=list_size(MAX_PAGE, "first", STREAMS_PAGE),
+    )
+    async def saved_streams(self, vendor_id: strawberry.ID | None = None, first: int = STREAMS_PAGE) -> list[SavedStream]:
+        return [SavedStream(model=row) for row in await r.saved_streams(vendor_id, first)]
 
     @strawberry.field
     async def saved_stream(self, id: strawberry.ID) -> SavedStream | None:

@@ -10,7 +10,7 @@ from aiohttp import web
 from strawberry.dataloader import DataLoader
 
 from models.errors import DomainError, ErrorCode
-from models.user import User, user_for_token
+from models.user import User, token_record
 from server.appkeys import BROKER, SETTINGS
 
 _UNRESOLVED = object()
@@ -39,15 +39,19 @@ class Context:
         # Set by strawberry from the WebSocket connection_init payload.
         self.connection_params: dict[str, Any] | None = None
         self._user: Any = _UNRESOLVED
+        self.token_expires_at: Any = None  # when the caller's token ends (set with the user)
         self._user_lookup: asyncio.Future | None = None
         self._loaders: dict[BatchLoad, DataLoader] = {}
 
     @property
     def token(self) -> str | None:
-        """The bearer token, from connection_init on a WebSocket, else the header."""
+        """The bearer token: on a WebSocket, connection_init's payload's, else (either protocol, no
+        authorization in the payload) the upgrade request's header, as over HTTP. A browser cannot
+        set that header on a WebSocket, so a page of another site cannot borrow it."""
+        header = None
         if isinstance(self.connection_params, dict):
             header = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
-        else:
+        if header is None:
             header = self.request.headers.get("Authorization")
         if not isinstance(header, str):
             return None
@@ -64,7 +68,9 @@ class Context:
         lookup = self._user_lookup = asyncio.get_running_loop().create_future()
         try:
             token = self.token
-            self._user = await user_for_token(token) if token else None
+            record = await token_record(token) if token else None
+            self._user = record.user if record else None
+            self.token_expires_at = record.expires_at if record else None
             lookup.set_result(self._user)
         except asyncio.CancelledError:
             lookup.cancel()

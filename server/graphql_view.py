@@ -47,6 +47,7 @@ from server import graphql_http, http_stream, ops
 from server.appkeys import REQUEST_REDIS, SETTINGS
 from server.pages import graphiql_page
 from server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
+from schema.cost import MAX_RESPONSE_BYTES, response_too_large
 from schema.document_cache import operation_of, operation_type
 from server.context import Context
 from server.query_cache import CACHE_HEADER, QUERY_CACHE
@@ -110,7 +111,12 @@ class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
     async def send_json(self, message: Mapping[str, object]) -> None:
         if self.closed:
             return  # the reading side notices the closed socket and ends the operations
-        self.send_encoded(message, orjson.dumps(message))
+        data = orjson.dumps(message)
+        if len(data) > MAX_RESPONSE_BYTES and message.get("type") in ("next", "data"):
+            log.info("replacing a %d-byte WebSocket result with an error (limit %d)", len(data), MAX_RESPONSE_BYTES)
+            message = {**message, "payload": {"data": None, "errors": [response_too_large(len(data))]}}
+            data = orjson.dumps(message)
+        self.send_encoded(message, data)
 
     def send_encoded(self, message: Mapping[str, object], data: bytes) -> None:
         """Queue already-encoded bytes: the hook for sending one serialization to many."""
@@ -363,6 +369,23 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
         self.init_received = True
         await super().handle_connection_init(message)
 
+    async def handle_message(self, message: Any) -> None:
+        """Strawberry reads the legacy messages' fields unchecked: a message that is no object, a
+        non-string id, a `start` whose payload is no object or whose query, operationName or
+        variables have the wrong type each raised a traceback. Ours: one INFO line and the
+        protocol's answer (an `error` for that operation, or close 4400 when no operation can be named)."""
+        problem = _legacy_message_problem(message)
+        if problem is None:
+            await super().handle_message(message)
+            return
+        log.info("malformed graphql-ws message: %s", problem)
+        operation_id = message.get("id") if isinstance(message, dict) else None
+        if isinstance(operation_id, str) and message.get("type") == "start" and self.connection_acknowledged:
+            error = {"message": f"Malformed start message: {problem}.", "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}
+            await self.send_message({"type": "error", "id": operation_id, "payload": error})
+            return
+        await self.websocket.close(code=4400, reason=f"Malformed message: {problem}"[:120])
+
     async def handle_start(self, message: Any) -> None:
         if await self.refuse_over_limit(message):
             return
@@ -413,6 +436,31 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
             self.tasks.pop(operation_id, None)
 
 
+def _legacy_message_problem(message: Any) -> str | None:
+    """What is wrong with a graphql-ws message, or None when strawberry can handle it."""
+    if not isinstance(message, dict):
+        return "not a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "type is not a string"
+    if kind == "connection_init":
+        return None  # strawberry answers a payload that is no object with connection_error
+    if kind in ("start", "stop") and not isinstance(message.get("id"), str):
+        return "id is not a string"
+    if kind != "start":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "payload is not an object"
+    if not isinstance(payload.get("query"), str):
+        return "query is not a string"
+    if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
+        return "operationName is not a string"
+    if payload.get("variables") is not None and not isinstance(payload["variables"], dict):
+        return "variables is not an object"
+    return None
+
+
 class LivecartGraphQLView(GraphQLView):
     websocket_adapter_class = BoundedWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -437,17 +485,24 @@ class LivecartGraphQLView(GraphQLView):
         return Context(request, response)
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        encoded = orjson.dumps(data)
+        if len(encoded) > MAX_RESPONSE_BYTES and isinstance(data, dict) and "data" in data:
+            log.info("replacing a %d-byte answer with an error (limit %d)", len(encoded), MAX_RESPONSE_BYTES)
+            encoded = orjson.dumps({"data": None, "errors": [response_too_large(len(encoded))]})
+        return encoded
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """A connection that offers credentials must offer valid ones; without any it is anonymous."""
-        params = context.connection_params or {}
-        offered = params.get("authorization") or params.get("Authorization")
+        """A connection that offers credentials must offer valid ones; without any it is anonymous.
+        Credentials are the connection_init payload's, or without a payload the upgrade request's
+        Authorization header (Context.token): either way the socket is registered for logout and
+        closed when its token expires (issue 13: header-authenticated sockets escaped both)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        offered = params.get("authorization") or params.get("Authorization") or context.token
         if offered:
             context.forget_user()
-            if await context.user() is None:
+            if context.token is None or await context.user() is None:
                 raise ConnectionRejectionError({"message": "Invalid or expired token.", "code": "UNAUTHENTICATED"})
-            ops.remember_socket_token(context.response, context.token)
+            ops.remember_socket_token(context.response, context.token, context.token_expires_at)
         return UNSET
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:

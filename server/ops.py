@@ -8,6 +8,7 @@ itself: scrape each worker, or sum them (README).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import contextlib
 import logging
 import os
@@ -168,6 +169,9 @@ def websocket_opened(app: web.Application, ws: web.WebSocketResponse) -> None:
 
 
 def websocket_closed(app: web.Application, ws: web.WebSocketResponse) -> None:
+    expiry = ws.get(TOKEN_EXPIRY)
+    if expiry is not None:
+        expiry.cancel()
     app[WEBSOCKETS].discard(ws)
     app[METRICS].websockets.dec()
 
@@ -204,12 +208,29 @@ async def close_websockets(app: web.Application) -> None:
 # ---------------------------------------------------------------- revoked tokens
 
 TOKEN_HASH = web.ResponseKey("token_hash", str)  # on a WebSocketResponse: the hash of the token it was opened with
-TOKEN_REVOKED = 4403  # the close code of a refused connection_init, now for a token revoked later
+TOKEN_EXPIRY = web.ResponseKey("token_expiry", asyncio.TimerHandle)  # closes it when that token expires
+TOKEN_REVOKED = 4403  # the close code of a refused connection_init, now for a token revoked or expired later
 
 
-def remember_socket_token(ws: web.StreamResponse | None, token: str) -> None:
-    if isinstance(ws, web.WebSocketResponse):
-        ws[TOKEN_HASH] = hash_token(token)
+def remember_socket_token(ws: web.StreamResponse | None, token: str, expires_at: dt.datetime | None = None) -> None:
+    """Every authenticated socket, however it authenticated (connection_init payload or the
+    upgrade request's header, either protocol): logout finds it by its token's hash, and it is
+    closed with 4403 when the token expires (a timer per socket, cancelled when it closes), so
+    owner-only subscriptions never outlive the login (issue 13)."""
+    if not isinstance(ws, web.WebSocketResponse):
+        return
+    ws[TOKEN_HASH] = hash_token(token)
+    if expires_at is not None:
+        delay = max(0.0, (expires_at - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        loop = asyncio.get_running_loop()
+        ws[TOKEN_EXPIRY] = loop.call_later(delay, lambda: loop.create_task(_close_expired(ws)))
+
+
+async def _close_expired(ws: web.WebSocketResponse) -> None:
+    if not ws.closed:
+        log.info("closing a WebSocket whose token expired")
+        with contextlib.suppress(Exception):
+            await ws.close(code=TOKEN_REVOKED, message=b"Token expired")
 
 
 async def close_revoked_sockets_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,8 +1,9 @@
 """The web pages: plain HTML files and ES modules from client/, no build step.
 
-The pages talk to the server only through /graphql. The one thing a page
-cannot ask GraphQL for, the ingest address broadcasting software publishes to,
-is written into the seller page's <meta> tag when it is served.
+The pages talk to the server only through /graphql. Two things a page cannot
+ask GraphQL for are written into <meta> tags when it is served: the ingest
+address broadcasting software publishes to (the seller page), and where the
+login page goes afterwards, as server/return_path.py decided (issue 13).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from models.stream import LiveStream
 from server.appkeys import SETTINGS
+from server.return_path import safe_return_path
 
 CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent / "client"
 PAGES_DIR = CLIENT_DIR / "pages"
@@ -32,6 +34,7 @@ PAGE_SECURITY = {
 }
 
 INGEST_PLACEHOLDER = "{{INGEST_URL}}"
+RETURN_PLACEHOLDER = "{{RETURN_TO}}"
 MAX_ID = 2**31 - 1  # the id columns' range: a larger number names no stream
 
 
@@ -40,6 +43,9 @@ def _render(request: web.Request, name: str, status: int = 200) -> web.Response:
     if INGEST_PLACEHOLDER in text:
         ingest = request.app[SETTINGS].ingest_url
         text = text.replace(INGEST_PLACEHOLDER, html.escape(ingest, quote=True))
+    if RETURN_PLACEHOLDER in text:
+        return_to = safe_return_path(request.query.get("return"))
+        text = text.replace(RETURN_PLACEHOLDER, html.escape(return_to, quote=True))
     return web.Response(text=text, status=status, content_type="text/html", headers={**NO_CACHE, **PAGE_SECURITY})
 
 # GraphiQL (issue 16): every script, style, font and request from this origin only.

@@ -9,6 +9,7 @@ outage must not stop comments or logins, and it still bounds one process's abuse
 from __future__ import annotations
 
 import collections
+import contextlib
 import ipaddress
 import logging
 import math
@@ -36,9 +37,16 @@ class Limit:
 
 
 COMMENT = Limit("comment", 5, 10, "Too many comments on this stream; wait a moment.")
-LOGIN_USERNAME = Limit("login-username", 10, 300, "Too many login attempts for this account; try again later.")
-LOGIN_ADDRESS = Limit("login-address", 30, 300, "Too many login attempts from your address; try again later.")
+# Failed logins (issue 13), counted per (folded username, address) and per address: a stranger's
+# wrong passwords fill only the stranger's windows, so the owner, from an address that has not
+# failed, still logs in. A login that succeeds takes its own attempt back out of both windows.
+LOGIN_USERNAME = Limit("login-failures", 10, 300, "Too many failed logins for this account from your address; try again later.")
+LOGIN_ADDRESS = Limit("login-address-failures", 30, 300, "Too many failed logins from your address; try again later.")
 REGISTER_ADDRESS = Limit("register-address", 20, 3600, "Too many accounts created from your address; try again later.")
+# Issue 13: anyone may become a vendor and add products, and each product lengthens lists
+# everyone can read: counted per address like registering.
+VENDOR_ADDRESS = Limit("vendor-address", 20, 3600, "Too many seller profiles created from your address; try again later.")
+PRODUCT_ADDRESS = Limit("product-address", 100, 3600, "Too many products created from your address; try again later.")
 # Generous: a shop's audience may share one address (carrier NAT, offices).
 JOIN_ADDRESS = Limit("join-address", 120, 60, "Too many stream joins from your address; wait a moment.")
 
@@ -52,8 +60,17 @@ class InProcessWindows:
         self._hits: dict[str, collections.deque[float]] = {}
         self._calls = 0
 
+    def forgive(self, key: str, stamp: float) -> None:
+        window = self._hits.get(key)
+        if window is not None and stamp in window:
+            window.remove(stamp)
+
     def hit(self, key: str, limit: Limit) -> float:
         """Records a hit and returns 0, or returns the seconds to wait (nothing recorded)."""
+        return self.hit_stamped(key, limit)[0]
+
+    def hit_stamped(self, key: str, limit: Limit) -> tuple[float, float]:
+        """hit(), and the recorded hit's stamp (for forgive)."""
         now = time.monotonic()
         window = self._hits.setdefault(key, collections.deque())
         while window and window[0] <= now - limit.window_seconds:
@@ -61,8 +78,8 @@ class InProcessWindows:
         self._maybe_sweep(now)
         if len(window) < limit.count:
             window.append(now)
-            return 0.0
-        return window[0] + limit.window_seconds - now
+            return 0.0, now
+        return window[0] + limit.window_seconds - now, now
 
     def _maybe_sweep(self, now: float) -> None:
         # Keys of callers who went away would otherwise stay forever.
@@ -99,21 +116,42 @@ class RateLimiter:
 
     async def wait_seconds(self, limit: Limit, key: str) -> float:
         """0 when the hit is allowed (and counted), else the seconds until it would be."""
+        return (await self._hit(limit, key))[0]
+
+    async def _hit(self, limit: Limit, key: str) -> tuple[float, Any]:
+        """(seconds to wait, or 0 when counted; what names the counted hit for forgive)."""
         if not self.enabled:
-            return 0.0
+            return 0.0, None
         full_key = f"livecart:ratelimit:{limit.name}:{key}"
         if self._script is not None:
+            member = uuid.uuid4().hex
             try:
-                waited_ms = await self._script(keys=[full_key], args=[limit.count, limit.window_seconds * 1000, uuid.uuid4().hex])
-                return max(0.0, float(waited_ms) / 1000)
+                waited_ms = await self._script(keys=[full_key], args=[limit.count, limit.window_seconds * 1000, member])
+                return max(0.0, float(waited_ms) / 1000), ("redis", full_key, member)
             except Exception as exc:  # Redis down or slow: fall back, never fail the caller's request
                 log.warning("rate limit via Redis failed, counting in-process: %r", exc)
-        return self._local.hit(full_key, limit)
+        wait, stamp = self._local.hit_stamped(full_key, limit)
+        return wait, ("local", full_key, stamp)
 
-    async def check(self, limit: Limit, *key_parts: Any) -> None:
-        wait = await self.wait_seconds(limit, ":".join(str(part) for part in key_parts))
+    async def check(self, limit: Limit, *key_parts: Any) -> Any:
+        """Counts a hit, or raises RATE_LIMITED; returns what forgive() needs to take it back."""
+        wait, counted = await self._hit(limit, ":".join(str(part) for part in key_parts))
         if wait > 0:
             raise DomainError(ErrorCode.RATE_LIMITED, limit.message, retryAfter=max(1, math.ceil(wait)))
+        return counted
+
+    async def forgive(self, counted: Any) -> None:
+        """Takes a counted hit back out of its window (a login that turned out right)."""
+        if counted is None:
+            return
+        where, full_key, member = counted
+        if where == "local":
+            self._local.forgive(full_key, member)
+            return
+        try:
+            await self._redis.zrem(full_key, member)
+        except Exception as exc:  # the hit then simply stays counted until its window passes
+            log.warning("rate limit via Redis failed, leaving a counted login: %r", exc)
 
 
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
@@ -152,6 +190,32 @@ def _is_ip(text: str) -> bool:
 async def hit(info, limit: Limit, *key_parts: Any) -> None:
     """Counts a hit for the caller's key (e.g. user and stream); RATE_LIMITED when over."""
     await info.context.request.app[RATE_LIMITER].check(limit, *key_parts)
+
+
+@contextlib.asynccontextmanager
+async def login_attempt(info, folded_username: str) -> AsyncIterator[None]:
+    """Counts a login as failed per (username, address) and per address before the password is
+    checked (so concurrent guesses cannot all slip past the count), then takes it back when the
+    login succeeds: only failures stay counted."""
+    request = info.context.request
+    limiter = request.app[RATE_LIMITER]
+    address = client_address(request, request.app[SETTINGS])
+    by_address = await limiter.check(LOGIN_ADDRESS, address)
+    try:
+        by_account = await limiter.check(LOGIN_USERNAME, folded_username[:128], address)
+    except DomainError:
+        await limiter.forgive(by_address)  # refused before any password was tried
+        raise
+    try:
+        yield
+    except DomainError as refusal:
+        if refusal.code is not ErrorCode.UNAUTHENTICATED:
+            await limiter.forgive(by_address)
+            await limiter.forgive(by_account)
+        raise
+    else:
+        await limiter.forgive(by_address)
+        await limiter.forgive(by_account)
 
 
 async def hit_address(info, limit: Limit) -> None:

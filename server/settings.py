@@ -102,9 +102,13 @@ class Settings:
         return _comma_list(self.trusted_proxies)
 
     def login_url_for(self, return_path: str | None) -> str:
-        if not return_path:
-            return self.login_url
         from urllib.parse import quote
+
+        from server.return_path import HOME, safe_return_path
+
+        return_path = safe_return_path(return_path) if return_path else None
+        if not return_path or return_path == HOME:
+            return self.login_url
 
         sep = "&" if "?" in self.login_url else "?"
         return f"{self.login_url}{sep}return={quote(return_path, safe='/')}"

@@ -436,12 +436,28 @@ async def test_a_viewer_who_came_before_go_live_is_counted_once_it_starts(site, 
     assert figures["stream"]["viewerCount"] == 1
 
 
-@pytest.mark.parametrize("sneaky", ["%2F%09%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example"])
+@pytest.mark.parametrize("sneaky", [
+    "%2F%09%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example",
+    # issue 13: dot segments resolve to "//evil.example", a scheme-relative URL to another site
+    "%2F.%2F%2Fevil.example", "%2F%2Fx", "%2F%252e%2F%2Fevil.example", "%2F%0A%2Fevil.example",
+])
 async def test_login_goes_back_only_to_a_page_of_this_site(site, browser, sneaky):
     page = await new_page(browser, site, Dialogs())
     await page.goto(f"/login?return={sneaky}")
     await log_in_through_the_page(page, unique("viewer"), "viewer password", register_new=True)
     await page.wait_for_url(f"{site}/")
+
+
+async def test_login_goes_back_to_the_page_the_server_allowed(site, browser):
+    page = await new_page(browser, site, Dialogs())
+    await page.goto("/login?return=%2Freplays%3Fx%3D1")
+    await log_in_through_the_page(page, unique("viewer"), "viewer password", register_new=True)
+    await page.wait_for_url(f"{site}/replays?x=1")
+    # A path whose dot segments stay on this site is resolved, not refused.
+    page = await new_page(browser, site, Dialogs())
+    await page.goto("/login?return=%2Fx%2F..%2Freplays")
+    await log_in_through_the_page(page, unique("viewer"), "viewer password", register_new=True)
+    await page.wait_for_url(f"{site}/replays")
 
 
 async def test_the_dashboard_shows_the_figures_the_simulator_counted(browser, settings):

@@ -20,8 +20,9 @@ from tests.support import GraphQLClient, make_vendor
 
 
 def nested_products(levels: int) -> str:
-    """`products { vendor { products { ... { id } } } }` with `levels` fields that have selections."""
-    fields = ["products", "vendor"] * levels
+    """`products { vendor { products { ... { id } } } }` with `levels` fields that have selections
+    (pages of one product: only the depth is over, not the cost, schema/cost.py)."""
+    fields = ["products(first: 1)", "vendor"] * levels
     query = "id"
     for name in reversed(fields[:levels]):
         query = f"{name} {{ id {query} }}"

@@ -107,7 +107,7 @@ async def test_one_users_concurrent_reactions_never_make_two_rows(client):
     await assert_counters_match_rows(stream.id)
 
 
-FIFTY = "{ liveStreams { id likes dislikes commentCount viewerCount myReaction comments(limit: 2) { text author { username } } } }"
+FIFTY = "{ liveStreams(first: 50) { id likes dislikes commentCount viewerCount myReaction comments(limit: 2) { text author { username } } } }"
 
 
 async def test_fifty_streams_figures_in_constant_statements(client):

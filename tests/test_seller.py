@@ -230,8 +230,8 @@ async def test_owner_fields_are_null_with_an_error_for_anyone_else(client):
 
 async def test_fifty_streams_stats_resolve_in_constant_statements(client):
     seller = await make_vendor(client)
-    query = f"""query($v: ID) {{ streams(vendorId: $v) {{
-        streamKey stats {{ {STATS} }} orders {{ amount product {{ name }} buyer {{ username }} }} activeViewers {{ id }}
+    query = f"""query($v: ID) {{ streams(vendorId: $v, first: 50) {{
+        streamKey stats {{ {STATS} }} orders(first: 5) {{ amount product {{ name }} buyer {{ username }} }} activeViewers(first: 5) {{ id }}
     }} }}"""
 
     async def statements_for(count: int) -> int:

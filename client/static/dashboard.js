@@ -16,7 +16,7 @@ const STREAM = `query($id: ID!) {
   stream(id: $id) {
     id title status durationSeconds playbackUrl streamKey broadcasting
     vendor { id }
-    featuredProducts { id }
+    featuredProducts(first: 100) { id }
     stats { ${STATS_FIELDS} }
     activeViewers { ${VIEWER_FIELDS} }
     orders { ${ORDER_FIELDS} }
@@ -26,7 +26,7 @@ const STREAM = `query($id: ID!) {
 const ACTIVE_VIEWERS = `query($id: ID!) { stream(id: $id) { activeViewers { ${VIEWER_FIELDS} } } }`;
 const STATS = `query($id: ID!) { stream(id: $id) { stats { ${STATS_FIELDS} } } }`;
 const START = `mutation($id: ID!) { startStream(id: $id) { id status durationSeconds } }`;
-const FEATURE = `mutation($s: ID!, $p: ID!) { featureProduct(streamId: $s, productId: $p) { id featuredProducts { id } } }`;
+const FEATURE = `mutation($s: ID!, $p: ID!) { featureProduct(streamId: $s, productId: $p) { id featuredProducts(first: 100) { id } } }`;
 const DELETE_COMMENT = `mutation($id: ID!) { deleteComment(id: $id) }`;
 const END = `mutation($id: ID!, $a: EndStreamAction!) {
   endStream(id: $id, action: $a) { stream { id status } savedStream { id videoUrl } stats { ${STATS_FIELDS} } }
@@ -36,7 +36,7 @@ const SUB_STATS = `subscription($s: ID!) { streamStats(streamId: $s) { ${STATS_F
 const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT_FIELDS} } }`;
 const SUB_ORDERS = `subscription($s: ID!) { orderPlaced(streamId: $s) { ${ORDER_FIELDS} } }`;
 const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
-const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds broadcasting featuredProducts { id } } }`;
+const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds broadcasting featuredProducts(first: 100) { id } } }`;
 const ROTATE_KEY = `mutation($id: ID!) { rotateStreamKey(id: $id) { id streamKey } }`;
 
 const MAX_FEED = 200;

@@ -20,7 +20,7 @@ const STREAM = `query($id: ID!) {
     id title description status durationSeconds playbackUrl broadcasting
     viewerCount likes dislikes commentCount myReaction
     vendor { id name }
-    featuredProducts { ${PRODUCT_FIELDS} }
+    featuredProducts(first: 100) { ${PRODUCT_FIELDS} }
     comments(limit: 50) { ${COMMENT_FIELDS} }
   }
 }`;
@@ -42,7 +42,7 @@ const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COM
 const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
 const SUB_REACTIONS = `subscription($s: ID!) { reactionsChanged(streamId: $s) { likes dislikes } }`;
 const SUB_STREAM = `subscription($s: ID!) {
-  streamUpdated(streamId: $s) { id status durationSeconds playbackUrl broadcasting featuredProducts { ${PRODUCT_FIELDS} } }
+  streamUpdated(streamId: $s) { id status durationSeconds playbackUrl broadcasting featuredProducts(first: 100) { ${PRODUCT_FIELDS} } }
 }`;
 
 // Keeps the chat light on a long stream: older lines leave the page, not the server.

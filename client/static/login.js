@@ -1,4 +1,4 @@
-// "/login": log in or register, then go back to ?return= (a path on this site only).
+// "/login": log in or register, then go back to ?return= (a path on this site only, as the server decided).
 
 import { gql, setToken } from "/static/graphql.js";
 import { $, fill } from "/static/ui.js";
@@ -7,22 +7,17 @@ const LOGIN = `mutation($u: String!, $p: String!) { login(username: $u, password
 const REGISTER = `mutation($u: String!, $p: String!) { register(username: $u, password: $p) { token user { username } } }`;
 
 /**
- * Where to go afterwards: a path on this site, never another site (no open redirect).
- * Resolved the way the browser will resolve it, since browsers drop tabs and newlines
- * from URLs ("/\t/evil.example" is "//evil.example") and read "\\" as "/".
+ * Where to go afterwards: the server decided it from ?return= when it served this page
+ * (server/return_path.py: a path on this site, resolved as a browser resolves it, never
+ * "//..." or "/\\..."), and wrote it into <meta name="return-to">. The page does not decide again.
  */
-export function safeReturn(value) {
-  if (!value || !value.startsWith("/")) return "/";
-  let url;
-  try {
-    url = new URL(value, location.origin);
-  } catch (err) {
-    return "/";
-  }
-  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+function serverReturn() {
+  const value = document.querySelector('meta[name="return-to"]')?.content || "/";
+  // Only a page served without the server's answer could hold anything else.
+  return value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/";
 }
 
-const returnTo = safeReturn(new URLSearchParams(location.search).get("return"));
+const returnTo = serverReturn();
 if (returnTo.startsWith("/live/")) {
   fill($("#login-reason"), "Log in to like, chat and buy on this stream; you will be taken straight back to it.");
 }

@@ -7,7 +7,7 @@ from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_restore_indexes_on_sqlite')]
+    dependencies = [('models', '0004_username_folded')]
 
     initial = False
 
