@@ -25,7 +25,7 @@ from models import engagement
 from models.catalog import Vendor
 from models.engagement import InteractionType, StreamInteraction
 from models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
-from models.fields import plain_text
+from models.fields import MAX_PAGE, plain_text
 from models.stream import LiveStream, StreamStatus
 from models.user import User
 
@@ -267,7 +267,7 @@ async def remove_moderator(vendor_id: int, actor_id: int, user_id: int) -> bool:
 
 async def moderators(vendor_id: int, actor_id: int) -> list[User]:
     await require_moderator(vendor_id, actor_id)
-    ids = await VendorModerator.filter(vendor_id=vendor_id).order_by("created_at", "id").values_list("user_id", flat=True)
+    ids = await VendorModerator.filter(vendor_id=vendor_id).order_by("created_at", "id").limit(MAX_PAGE).values_list("user_id", flat=True)
     users = {u.id: u for u in await User.filter(id__in=ids)}
     return [users[i] for i in ids if i in users]
 
@@ -366,7 +366,7 @@ async def lift_restriction(vendor_id: int, actor_id: int, user_id: int) -> bool:
 async def restrictions(vendor_id: int, actor_id: int, now: dt.datetime) -> list[ChatRestriction]:
     """Bans and timeouts in force, newest first."""
     await require_moderator(vendor_id, actor_id)
-    return await ChatRestriction.filter(_in_force(now), vendor_id=vendor_id).order_by("-created_at", "-id")
+    return await ChatRestriction.filter(_in_force(now), vendor_id=vendor_id).order_by("-created_at", "-id").limit(MAX_PAGE)
 
 
 def _in_force(now: dt.datetime) -> Q:
@@ -397,6 +397,8 @@ async def check_not_restricted(vendor_id: int, user_id: int, now: dt.datetime) -
 # ---------------------------------------------------------------- blocked terms
 
 MAX_BLOCKED_TERMS = 1000
+# A ban's removed comments are announced in messages of at most this many ids.
+MAX_DELETED_IDS = 500
 MAX_TERM_LENGTH = 100
 
 # Characters that render as nothing: inserted into a word, they must not hide it.
@@ -577,7 +579,7 @@ async def held_comments(stream_id: int, actor_id: int) -> list[StreamInteraction
     await moderated_stream(stream_id, actor_id)
     return await StreamInteraction.filter(
         stream_id=stream_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True, held_at__isnull=False
-    ).order_by("id")
+    ).order_by("id").limit(MAX_PAGE)
 
 
 async def held_comments_of_author(stream_ids: Iterable[int], user_id: int) -> dict[int, list[StreamInteraction]]:

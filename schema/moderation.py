@@ -13,6 +13,8 @@ from strawberry.types import Info
 from models import moderation as m
 from models.stream import LiveStream as StreamRow
 from resolvers import moderation as r
+from models.fields import MAX_PAGE
+from schema.cost import list_size
 from schema.engagement import Comment, comment_by_id
 from schema.permissions import IsAuthenticated
 from schema.user import User, user_type
@@ -79,10 +81,16 @@ async def chat_state(info: Info, stream_id: int) -> ChatState:
     return ChatState.from_model(await r.chat_settings(info, stream_id))
 
 
+MAX_DELETED_IDS = m.MAX_DELETED_IDS
+
+
 @strawberry.type(description="Comments that left a stream's chat, and its count after.")
 class CommentDeletion:
     stream_id: strawberry.ID
-    comment_ids: list[strawberry.ID]
+    comment_ids: list[strawberry.ID] = strawberry.field(
+        description=f"At most {MAX_DELETED_IDS} a message: a ban that removes more sends several.",
+        metadata=list_size(MAX_DELETED_IDS),
+    )
     comment_count: int
 
 
@@ -167,13 +175,16 @@ class ModerationFields:
         role = await r.my_chat_role(info, self.model)
         return ChatRole(role.value) if role else None
 
-    @strawberry.field(description="The caller's own comments waiting for approval.")
+    @strawberry.field(
+        description=f"The caller's own comments waiting for approval (the first {MAX_PAGE}).", metadata=list_size(MAX_PAGE)
+    )
     async def my_held_comments(self, info: Info) -> list[Comment]:
-        return [Comment.from_model(row) for row in await r.my_held_comments(info, self.model.id)]
+        return [Comment.from_model(row) for row in (await r.my_held_comments(info, self.model.id))[:MAX_PAGE]]
 
     @strawberry.field(
-        description="Owner and moderators: comments waiting for approval, oldest first.",
+        description=f"Owner and moderators: comments waiting for approval, oldest first (the first {MAX_PAGE}).",
         permission_classes=[ModeratorOnly],
+        metadata=list_size(MAX_PAGE),
     )
     async def held_comments(self, info: Info) -> list[Comment] | None:
         return [Comment.from_model(row) for row in await r.held_comments(info, self.model.id)]
@@ -181,19 +192,31 @@ class ModerationFields:
 
 @strawberry.type
 class ModerationQuery:
-    @strawberry.field(description="Owner and moderators: the shop's moderators.", permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        description=f"Owner and moderators: the shop's moderators (the first {MAX_PAGE} appointed).",
+        permission_classes=[IsAuthenticated], metadata=list_size(MAX_PAGE),
+    )
     async def moderators(self, info: Info, vendor_id: strawberry.ID) -> list[User]:
         return [User.from_model(u) for u in await r.moderators(info, vendor_id)]
 
-    @strawberry.field(description="Owner and moderators: the shop's blocked terms, normalised.", permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        description="Owner and moderators: the shop's blocked terms, normalised.",
+        permission_classes=[IsAuthenticated], metadata=list_size(m.MAX_BLOCKED_TERMS),
+    )
     async def blocked_terms(self, info: Info, vendor_id: strawberry.ID) -> list[str]:
         return await r.blocked_terms(info, vendor_id)
 
-    @strawberry.field(description="Owner and moderators: timeouts and bans in force, newest first.", permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        description=f"Owner and moderators: timeouts and bans in force, newest first (the first {MAX_PAGE}).",
+        permission_classes=[IsAuthenticated], metadata=list_size(MAX_PAGE),
+    )
     async def chat_restrictions(self, info: Info, vendor_id: strawberry.ID) -> list[ChatRestriction]:
         return [ChatRestriction(model=row) for row in await r.restrictions(info, vendor_id)]
 
-    @strawberry.field(description="Owner only: every moderation action, newest first.", permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        description=f"Owner only: every moderation action, newest first: the first `limit` (1 to {m.MAX_LOG_PAGE}).",
+        permission_classes=[IsAuthenticated], metadata=list_size(m.MAX_LOG_PAGE, "limit", 50),
+    )
     async def moderation_log(self, info: Info, vendor_id: strawberry.ID, limit: int = 50) -> list[ModerationAction]:
         return [ModerationAction(model=row) for row in await r.moderation_log(info, vendor_id, limit)]
 
@@ -243,11 +266,15 @@ class ModerationMutation:
         description="Owner and moderators: whole words refused in the shop's chats (at most 1,000 terms of 100 "
         "characters); returns the list after.",
         permission_classes=[IsAuthenticated],
+        metadata=list_size(m.MAX_BLOCKED_TERMS),
     )
     async def add_blocked_terms(self, info: Info, vendor_id: strawberry.ID, terms: list[str]) -> list[str]:
         return await r.add_blocked_terms(info, vendor_id, terms)
 
-    @strawberry.mutation(description="Owner and moderators: returns the list after.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        description="Owner and moderators: returns the list after.",
+        permission_classes=[IsAuthenticated], metadata=list_size(m.MAX_BLOCKED_TERMS),
+    )
     async def remove_blocked_terms(self, info: Info, vendor_id: strawberry.ID, terms: list[str]) -> list[str]:
         return await r.remove_blocked_terms(info, vendor_id, terms)
 

@@ -16,11 +16,13 @@ import strawberry
 from strawberry.types import Info
 
 from models.engagement import viewer_count
+from models.fields import MAX_PAGE, check_first
 from models.user import utcnow
 from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
-from schema.stream import LiveStream, streams_out
+from schema.cost import list_size
+from schema.stream import STREAMS_PAGE, LiveStream, streams_out
 from subscriptions.hub import SharedEvent
 from subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
 from subscriptions.shared import shared_delivery
@@ -210,8 +212,10 @@ class RealtimeSubscription:
                 yield value
 
     @strawberry.subscription(
-        description="The streams LIVE now (as liveStreams), at once, then again whenever one goes live or ends."
+        description=f"The streams LIVE now (as liveStreams: the first `first`, 1 to {MAX_PAGE}), at once, then again "
+        "whenever one goes live or ends.",
+        metadata=list_size(MAX_PAGE, "first", STREAMS_PAGE),
     )
-    async def live_streams_changed(self, info: Info) -> AsyncGenerator[list[LiveStream], None]:
-        async for rows in follow_directory(info):
+    async def live_streams_changed(self, info: Info, first: int = STREAMS_PAGE) -> AsyncGenerator[list[LiveStream], None]:
+        async for rows in follow_directory(info, check_first(first)):
             yield streams_out(rows)

@@ -127,14 +127,14 @@ async def follow_stream(
 DIRECTORY = frozenset({"live_streams_changed"})
 
 
-async def follow_directory(info: Info) -> AsyncIterator[list[LiveStream]]:
-    """The streams live now, at once, then after each change (a stream went live or ended)."""
+async def follow_directory(info: Info, first: int) -> AsyncIterator[list[LiveStream]]:
+    """The first `first` streams live now, at once, then after each change (a stream went live or ended)."""
     hub = info.context.broker.hub
     # Listen before the first read, so a stream going live between the two is not missed.
     inbox = await hub.add(DIRECTORY_CHANNEL, wants=DIRECTORY)
     try:
         while True:
-            rows = await live_streams_query()
+            rows = await live_streams_query().limit(first)
             new_loader_scope()  # the socket's context outlives each list: fresh DataLoaders
             yield rows
             await inbox.get()
