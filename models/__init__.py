@@ -11,4 +11,4 @@ __all__ = [
     "StreamViewer", "StreamViewerUser", "User", "Vendor",
 ]
 
-MODEL_MODULES = ["models.user", "models.catalog", "models.stream", "models.engagement", "models.commerce"]
+MODEL_MODULES = ["models.user", "models.catalog", "models.stream", "models.engagement", "models.commerce", "models.live"]

@@ -13,6 +13,7 @@ from schema.document_cache import DocumentCache, DocumentStore
 from schema.extensions import ErrorCodes, LivecartSchema
 from schema.inputs import StorableText
 from schema.limits import limit_extensions
+from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamMutation, StreamQuery
@@ -20,9 +21,9 @@ from schema.user import UserMutation, UserQuery
 from server.query_cache import WritesMoveTheDataVersion
 from server.settings import Settings
 
-QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery)
-MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation)
-SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
+QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, LiveQuery)
+MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation, LiveMutation)
+SUBSCRIPTIONS: tuple = (RealtimeSubscription, LiveSubscription)
 
 
 def build_schema(settings: Settings | None = None) -> LivecartSchema:

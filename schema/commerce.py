@@ -42,6 +42,12 @@ class StreamStats:
     items_sold: int
     revenue: Decimal
 
+    @strawberry.field(description="Of revenue, what flash deals brought in (at their deal prices).")
+    async def deal_revenue(self) -> Decimal:
+        from resolvers import live as live_r
+
+        return await live_r.deal_revenue(int(self.stream_id))
+
     @classmethod
     def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
         # The same fields by name (the domain's dataclass is the source); only the id changes type.
@@ -204,6 +210,14 @@ class Cart:
         return total
 
 
+IdempotencyKeyArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Any string of 1 to 100 characters the client makes up per intent (a UUID): a repeat with "
+        "the same key, even concurrent, returns the first result and never acts twice."
+    ),
+]
+
 OrderStatus = strawberry.enum(m.OrderStatus, name="OrderStatus")
 
 
@@ -279,11 +293,12 @@ class CommerceMutation:
         return Cart(lines=await r.remove_from_cart(info, product_id))
 
     @strawberry.mutation(description="Orders the whole cart at once: every line or none.", permission_classes=[IsAuthenticated])
-    async def checkout(self, info: Info) -> Order:
-        return Order(model=await r.checkout(info))
+    async def checkout(self, info: Info, idempotency_key: IdempotencyKeyArg = None) -> Order:
+        return Order(model=await r.checkout(info, idempotency_key))
 
     @strawberry.mutation(description="Orders one product at once, skipping the cart.", permission_classes=[IsAuthenticated])
     async def buy_now(
-        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
+        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None,
+        idempotency_key: IdempotencyKeyArg = None,
     ) -> Order:
-        return Order(model=await r.buy_now(info, product_id, quantity, stream_id))
+        return Order(model=await r.buy_now(info, product_id, quantity, stream_id, idempotency_key))

@@ -23,7 +23,7 @@ MAX_DOCUMENTS = 512
 
 # Fields whose value depends on who asks: a result of a document that selects one is never
 # shared between callers. Names, not types: an over-match only shares less.
-CALLER_FIELDS = frozenset({"myReaction", "stats", "activeViewers", "orders", "streamKey", "me", "myOrders", "cart"})
+CALLER_FIELDS = frozenset({"myReaction", "stats", "activeViewers", "orders", "streamKey", "me", "myOrders", "cart", "bidders"})
 
 
 @functools.lru_cache(maxsize=256)

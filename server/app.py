@@ -15,7 +15,7 @@ from server.pages import add_page_routes
 from server.query_cache import query_cache_ctx
 from server.ratelimit import ratelimit_ctx
 from server.settings import Settings
-from server.sweeper import viewer_sweeper_ctx
+from server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
 from subscriptions.broker import create_broker
 
 log = logging.getLogger("livecart")
@@ -57,7 +57,7 @@ async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx, clock_sweeper_ctx])  # the sweepers need both
     app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)

@@ -37,3 +37,30 @@ async def viewer_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+# ---------------------------------------------------------------- the deal and auction clocks (issue 18)
+
+# Every process sweeps this often: an auction ends within this of its clock, by whichever process
+# wins its conditional UPDATE (the others find it ended and do nothing).
+CLOCK_SWEEP_SECONDS = 0.25
+
+
+async def sweep_clocks_forever(app: web.Application) -> None:
+    from resolvers.live import sweep_clocks
+
+    while True:
+        await asyncio.sleep(CLOCK_SWEEP_SECONDS)
+        try:
+            if await sweep_clocks(app[BROKER]):
+                await data_changed(app)
+        except Exception:  # a bad pass must not stop the clocks; the next one retries
+            log.exception("ending due deals and auctions failed")
+
+
+async def clock_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(sweep_clocks_forever(app), name="clock-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

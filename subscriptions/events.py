@@ -54,3 +54,27 @@ def stats_changed(stream_id: int) -> Event:
     """Never published: each process's hub derives it, coalesced, from the events that move the
     seller's figures (hub.STATS_SOURCES), so no mutation has to send it alongside them."""
     return {"type": "stats_changed", "stream_id": stream_id}
+
+
+# ---------------------------------------------------------------- live commerce (issue 18)
+
+
+def stock_changed(stream_id: int, product_id: int, bought: bool = False) -> Event:
+    """Units of a product offered on the stream moved (a purchase): coalesced by the hub to two a
+    second per stream, the newest naming the product of the "someone just bought" line."""
+    return {"type": "stock_changed", "stream_id": stream_id, "product_id": product_id, "bought": bought}
+
+
+def sold_out(stream_id: int, product_id: int) -> Event:
+    """A product or a deal ran out: never coalesced, so it shows at once."""
+    return {"type": "sold_out", "stream_id": stream_id, "product_id": product_id}
+
+
+def deal_changed(stream_id: int, deal_id: int) -> Event:
+    """A flash deal started or ended."""
+    return {"type": "deal_changed", "stream_id": stream_id, "deal_id": deal_id}
+
+
+def auction_changed(stream_id: int, auction_id: int) -> Event:
+    """An auction started, took a bid or ended: every one is pushed."""
+    return {"type": "auction_changed", "stream_id": stream_id, "auction_id": auction_id}
