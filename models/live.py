@@ -386,6 +386,7 @@ class BidOutcome:
     auction: Auction
     bids: list[Bid]  # every row this bid wrote (the bidder's, and a proxy bid for the leader if any)
     replayed: bool = False  # the first result of an idempotency key, returned again
+    clock_moved: bool = False  # a bid in the counter-bid window set the clock back
 
 
 async def place_bid_once(auction_id: int, bidder_id: int, amount, max_amount=None, key: str | None = None) -> BidOutcome:
@@ -449,8 +450,10 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
             raise DomainError(
                 ErrorCode.BID_TOO_LOW, f"The next bid must be at least {least}.", minimumBid=format(least, "f")
             )
+        clock_moved = False
         if auction.mode == AuctionMode.COUNTER_BID and (auction.ends_at - now).total_seconds() < auction.window_seconds:
             auction.ends_at = now + dt.timedelta(seconds=auction.window_seconds)
+            clock_moved = True
         rows: list[Bid] = []
         if auction.leader_id is None or ceiling > to_money(auction.leader_max):
             old_max = to_money(auction.leader_max) if auction.leader_id is not None else None
@@ -472,7 +475,7 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
         await auction.save(update_fields=("price", "leader_id", "leader_max", "bid_count", "ends_at"))
         if claim is not None:
             await IdempotencyKey.filter(id=claim.id).update(bid_id=mine.id)
-        return BidOutcome(mine, auction, rows)
+        return BidOutcome(mine, auction, rows, clock_moved=clock_moved)
 
 
 @dataclass

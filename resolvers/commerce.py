@@ -115,8 +115,8 @@ async def _publish_purchase(info: Info, purchase: Purchase) -> None:
     """After commit: the seller's order feed (its figures follow, see events.stats_changed), and the
     stock on every live stream offering what sold."""
     broker = info.context.broker
-    await live.publish_purchase(broker, purchase)  # live stock, sold out, deals (issue 18)
     for stream_order in purchase.stream_orders:
         await publish_to_stream(broker, stream_order.stream_id, events.order_placed(stream_order.stream_id, stream_order.id))
     for stream_id in sorted({*purchase.offering_stream_ids, *purchase.stream_ids}):
         await publish_to_stream(broker, stream_id, events.stream_updated(stream_id))
+    await live.publish_purchase(broker, purchase)  # live stock, sold out, deals (issue 18)

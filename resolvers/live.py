@@ -30,6 +30,7 @@ async def start_deal(info: Info, stream_id: str, product_id: str, **values) -> l
     deal = await live.start_deal(stream, parse_id("productId", product_id), **values)
     log.info("deal %s started on stream %s", deal.id, stream.id)
     await publish_to_stream(info.context.broker, stream.id, events.deal_changed(stream.id, deal.id))
+    await info.context.broker.publish(events.CLOCKS_CHANNEL, events.clock_set("deal", deal.id, deal.ends_at))
     return deal
 
 
@@ -42,6 +43,7 @@ async def start_auction(info: Info, stream_id: str, product_id: str, **values) -
         info.context.broker, stream.id,
         events.auction_changed(stream.id, auction.id), events.stock_changed(stream.id, auction.product_id),
     )
+    await info.context.broker.publish(events.CLOCKS_CHANNEL, events.clock_set("auction", auction.id, auction.ends_at))
     return auction
 
 
@@ -49,10 +51,10 @@ async def place_bid(info: Info, auction_id: str, amount: Decimal, max_amount: De
     user = await info.context.require_user()
     outcome = await live.place_bid_once(parse_id("auctionId", auction_id), user.id, amount, max_amount, key)
     if not outcome.replayed:
-        await publish_to_stream(
-            info.context.broker, outcome.auction.stream_id,
-            events.auction_changed(outcome.auction.stream_id, outcome.auction.id),
-        )
+        auction = outcome.auction
+        await publish_to_stream(info.context.broker, auction.stream_id, events.auction_changed(auction.stream_id, auction.id))
+        if outcome.clock_moved:
+            await info.context.broker.publish(events.CLOCKS_CHANNEL, events.clock_set("auction", auction.id, auction.ends_at))
     return outcome.bid
 
 

@@ -11,6 +11,7 @@ Event = dict[str, Any]
 
 
 AUTH_CHANNEL = "auth"  # every process listens: what concerns connections, whatever stream they follow
+CLOCKS_CHANNEL = "clocks"  # every process listens: deal and auction clocks, to end them on time (server/sweeper.py)
 
 
 def stream_channel(stream_id: int) -> str:
@@ -78,3 +79,9 @@ def deal_changed(stream_id: int, deal_id: int) -> Event:
 def auction_changed(stream_id: int, auction_id: int) -> Event:
     """An auction started, took a bid or ended: every one is pushed."""
     return {"type": "auction_changed", "stream_id": stream_id, "auction_id": auction_id}
+
+
+def clock_set(kind: str, ident: int, ends_at) -> Event:
+    """A deal's or an auction's clock was set (start, or a bid in the counter-bid window): every
+    process times its end."""
+    return {"type": "clock_set", "kind": kind, "id": ident, "ends_at": ends_at.isoformat()}
