@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allowed_origins=settings.cors_origin_list,  # cross-site WebSocket handshakes
         settings=settings,  # the WebSocket limits
+        multipart_uploads_enabled=True,  # product images (setProductImage), bounded by IMAGE_MAX_BYTES
     )
     app.router.add_route("*", "/graphql", view)
     ops.add_ops_routes(app)  # /healthz, /readyz, /metrics, graceful shutdown

@@ -342,3 +342,66 @@ async def test_the_replay_timeline_by_offset_and_range(client):
     assert await SavedStream.exists(id=int(saved["id"]))
     assert Decimal(whole["durationSeconds"]) == Decimal(duration)
     assert await OrderItem.all().count() == 0
+
+
+# ---------------------------------------------------------------- product images
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+SET_IMAGE = "mutation($p: ID!, $i: Upload, $u: String) { setProductImage(productId: $p, image: $i, imageUrl: $u) { imageUrl } }"
+
+
+async def upload(client, token: str, product: str, data: bytes, filename: str = "mug.png"):
+    import json
+
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("operations", json.dumps({"query": SET_IMAGE, "variables": {"p": product, "i": None}}))
+    form.add_field("map", json.dumps({"0": ["variables.i"]}))
+    form.add_field("0", data, filename=filename, content_type="image/png")
+    response = await client.http.post("/graphql", data=form, headers={"Authorization": f"Bearer {token}"})
+    return response.status, await response.json()
+
+
+@pytest.fixture
+def image_settings(settings, tmp_path):
+    return settings.replace(image_dir=str(tmp_path / "images"), image_max_bytes=1000)
+
+
+async def test_product_images_upload_within_limits_or_an_https_url(aiohttp_client, image_settings, tmp_path):
+    from server.app import create_app
+    from tests.support import GraphQLClient
+
+    client = GraphQLClient(await aiohttp_client(create_app(image_settings)))
+    seller = await make_vendor(client, products=1)
+    other = await make_vendor(client, "other", products=0)
+    product = str(seller.product_ids[0])
+    status, body = await upload(client, seller.token, product, PNG)
+    assert status == 200 and not body.get("errors"), body
+    url = body["data"]["setProductImage"]["imageUrl"]
+    assert url.startswith("/images/") and url.endswith(".png")
+    served = await client.http.get(url)
+    assert served.status == 200 and await served.read() == PNG
+    stored = sorted(p.name for p in (tmp_path / "images").iterdir())
+
+    # Too large, or not an image (whatever the client calls it): BAD_USER_INPUT, nothing stored.
+    for data, why in ((PNG + b"\x00" * 1000, "too large"), (b"<svg onload=alert(1)>", "type")):
+        status, body = await upload(client, seller.token, product, data, "x.png")
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", why
+        assert body["errors"][0]["extensions"]["argument"] == "image"
+    too_large = (await upload(client, seller.token, product, PNG + b"\x00" * 1000))[1]["errors"][0]
+    assert too_large["extensions"]["limit"] == 1000
+    # A request far over the limit is refused before its body is read.
+    status, body = await upload(client, seller.token, product, PNG + b"\x00" * 200_000)
+    assert status == 413 and body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "argument": "image", "limit": 1000}
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == stored
+    assert (await Product.get(id=int(product))).image_url == url
+
+    # Or an https URL; not http, not a path, not both, and only the seller's own product.
+    for bad in ("http://img.test/a.png", "/images/x.png", "https://", "javascript:alert(1)"):
+        error = await client.error(SET_IMAGE, {"p": product, "u": bad}, token=seller.token)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "imageUrl"}, bad
+    assert (await client.error(SET_IMAGE, {"p": product}, token=seller.token))["extensions"]["code"] == "BAD_USER_INPUT"
+    assert (await client.error(SET_IMAGE, {"p": product, "u": "https://img.test/a.png"}, token=other.token))["extensions"]["code"] == "FORBIDDEN"
+    done = await client.data(SET_IMAGE, {"p": product, "u": "https://img.test/a.png"}, token=seller.token)
+    assert done["setProductImage"]["imageUrl"] == "https://img.test/a.png"
