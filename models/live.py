@@ -263,7 +263,7 @@ async def take_deals(buyer_id: int, lines: list, now: dt.datetime) -> tuple[dict
         return {}, []
     candidates = await FlashDeal.filter(
         stream_id__in={s for s, _ in wanted}, product_id__in={p for _, p in wanted},
-        ended_at__isnull=True, opens_at__lte=now, ends_at__gt=now,
+        ended_at__isnull=True, opens_at__lte=now, ends_at__gt=now, stream__status=StreamStatus.LIVE,
     ).order_by("id").values_list("id", flat=True)
     if not candidates:
         return {}, []
@@ -440,8 +440,8 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
                 raise bad_input("maxAmount", f"above your current maximum {auction.leader_max}")
             auction.leader_max = ceiling
             await auction.save(update_fields=("leader_max",))
-            bid = await Bid.create(auction_id=auction.id, bidder_id=bidder_id, amount=auction.price,
-                                   max_amount=ceiling, proxy=True, ends_at=auction.ends_at)
+            # No new bid: the standing one (theirs) is the answer, with the higher maximum behind it.
+            bid = await Bid.filter(auction_id=auction.id, bidder_id=bidder_id).order_by("-id").first()
             if claim is not None:
                 await IdempotencyKey.filter(id=claim.id).update(bid_id=bid.id)
             return BidOutcome(bid, auction, [])

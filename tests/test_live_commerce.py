@@ -223,6 +223,16 @@ async def test_auction_rules_increments_proxy_bids_and_the_hammer(client):
     await client.data(BID, {"a": a, "x": "17.00", "max": "40.00"}, token=cat)  # over ann's maximum: cat leads
     state = (await client.data(AUCTION_STATE, {"a": a}))["auction"]
     assert (state["price"], state["leader"]["username"]) == ("26.00", "bidder2")  # ann's 25.00 + 1.00
+    # The leader raising their own maximum is no new bid: the price stays, their bid stands.
+    raised = (await client.data(BID, {"a": a, "x": "26.00", "max": "60.00"}, token=cat))["placeBid"]
+    assert raised["amount"] == "26.00" and (await client.data(AUCTION_STATE, {"a": a}))["auction"]["bidCount"] == 4
+    assert (await Auction.get(id=int(a))).leader_max == Decimal("60.00")
+    await Auction.filter(id=int(a)).update(leader_max=Decimal("40.00"))
+    # One auction at a time on a stream; none on a product not featured there.
+    other = await make_vendor(client, "other", products=1)
+    busy = {"s": s, "p": str(seller.product_ids[1]), "price": "1.00", "d": 60, "m": "SUDDEN_DEATH"}
+    assert (await client.error(AUCTION, busy, token=seller.token))["extensions"]["code"] == "CONFLICT"
+    assert (await client.error(AUCTION, {**busy, "p": str(other.product_ids[0])}, token=seller.token))["extensions"]["code"] == "CONFLICT"
     bidders = "query($a: ID!) { auction(id: $a) { bidders { user { username } highestBid bids } } }"
     board = (await client.data(bidders, {"a": a}, token=seller.token))["auction"]["bidders"]
     assert [b["user"]["username"] for b in board] == ["bidder2", "bidder0", "bidder1"]

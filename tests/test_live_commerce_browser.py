@@ -5,6 +5,7 @@ page showing the comment posted at the offset it is sought to."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -33,12 +34,13 @@ AUCTION = """mutation($s: ID!, $p: ID!) { startAuction(streamId: $s, productId: 
   durationSeconds: 10, mode: COUNTER_BID, windowSeconds: 8) { id endsAt } }"""
 BUY = "mutation($p: ID!, $s: ID, $q: Int!) { buyNow(productId: $p, streamId: $s, quantity: $q) { id } }"
 BID = "mutation($a: ID!, $x: Decimal!) { placeBid(auctionId: $a, amount: $x) { endsAt } }"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
 COMMENT = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
 
 
 @pytest.fixture
-def settings(settings):
-    return settings.replace(rate_limits=False)
+def settings(settings, tmp_path):
+    return settings.replace(rate_limits=False, image_dir=str(tmp_path / "images"))
 
 
 @pytest.fixture
@@ -104,6 +106,16 @@ async def test_deal_countdown_stock_falling_auction_clock_and_the_shoppable_repl
     await expect(viewer.locator(f'.product[data-product-id="{mug}"] .stock')).to_have_text("6 left")
     await expect(viewer.locator("#social-line")).to_contain_text("Someone just bought Product 0")
 
+    # The seller's dashboard: deal revenue apart, and a product image uploaded from it.
+    dashboard = await new_page(browser, site, dialogs, seller.token)
+    await dashboard.goto(f"/seller?stream={s}")
+    await expect(dashboard.locator("#stat-deal-revenue")).to_have_text("$16.00")
+    await expect(dashboard.locator("#seller-deals .deal")).to_contain_text("1 of 5 left")
+    image = tmp_path / "mug.png"
+    image.write_bytes(PNG)
+    await dashboard.locator(f'#my-products li[data-product-id="{mug}"] .image-file').set_input_files(str(image))
+    await expect(dashboard.locator(f'#my-products li[data-product-id="{mug}"] img.thumb')).to_have_attribute("src", re.compile(r"^/images/.+\.png$"))
+
     # An auction with a counter-bid window of 8 s on 10 s: a late bid sets the clock back to 0:08.
     auction = (await api.data(AUCTION, {"s": s, "p": bowl}, token=seller.token))["startAuction"]
     clock = viewer.locator(".auction-clock")
@@ -116,6 +128,7 @@ async def test_deal_countdown_stock_falling_auction_clock_and_the_shoppable_repl
     await expect(clock).to_have_text("⏱ 0:08")  # ...and a late bid sets it back
     await expect(viewer.locator(".auction-leader")).to_have_text("leading: other")
     await expect(viewer.locator(".auction-result")).to_have_text("Sold to other for $6.00", timeout=15000)
+    await expect(dashboard.locator("#auction-bidders li").first).to_contain_text("other · $6.00")
     await viewer.screenshot(path=str(tmp_path / "auction.png"))
 
     # A guest's Buy Now survives logging in: back on the stream, it is offered again.
@@ -143,6 +156,7 @@ async def test_deal_countdown_stock_falling_auction_clock_and_the_shoppable_repl
     await expect(comments).to_have_text(["first look at the mugs"])
     await expect(viewer.locator("#replay-at")).to_have_text("0:20")
     await expect(viewer.locator("#replay-products .product")).to_have_count(1)
+    await expect(viewer.locator("#replay-products .product img")).to_have_attribute("src", re.compile(r"^/images/"))
     await viewer.evaluate("window.livecartReplay.seek(45)")
     await expect(comments).to_have_text(["first look at the mugs", "the bowl is next"])
     # And a viewer buys from the replay: an ordinary order at the product's price.

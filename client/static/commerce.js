@@ -263,3 +263,158 @@ export async function startLiveCommerce({ streamId, socket, buy, asViewer }) {
   }
   socket.subscribe(LIVE_SUB, { s: streamId }, { next: (d) => apply({ ...d.liveCommerce, justBought: d.liveCommerce.justBought }) });
 }
+
+// ---------------------------------------------------------------- product images (dashboard)
+
+const SET_IMAGE = `mutation($p: ID!, $i: Upload, $u: String) { setProductImage(productId: $p, image: $i, imageUrl: $u) { id imageUrl } }`;
+
+/** Sends a file as a GraphQL multipart request (the upload spec); the server checks its size and type. */
+async function uploadImage(productId, file) {
+  const form = new FormData();
+  form.append("operations", JSON.stringify({ query: SET_IMAGE, variables: { p: productId, i: null } }));
+  form.append("map", JSON.stringify({ 0: ["variables.i"] }));
+  form.append("0", file, file.name);
+  const token = localStorage.getItem("livecart.token");
+  const response = await fetch("/graphql", {
+    method: "POST", body: form, headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  const body = await response.json();
+  if (body.errors?.length) throw new GraphQLError(body.errors);
+  return body.data.setProductImage;
+}
+
+/** A product's thumbnail and its image controls: upload a file, or give an https URL. */
+export function productImageControls(product, onChange = () => {}) {
+  const thumb = product.imageUrl ? h("img", { class: "thumb", src: product.imageUrl, alt: "" }) : null;
+  const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", class: "image-file", "aria-label": `Image of ${product.name}` });
+  const url = h("button", { type: "button", class: "link image-url" }, "or an https URL");
+  const done = (updated) => {
+    notify(`${product.name}: image saved.`, "success");
+    onChange({ ...product, imageUrl: updated.imageUrl });
+  };
+  file.addEventListener("change", async () => {
+    if (!file.files[0]) return;
+    try {
+      done(await uploadImage(product.id, file.files[0]));
+    } catch (err) {
+      notify(err.message, "error");
+    }
+  });
+  url.addEventListener("click", async () => {
+    const value = prompt("Image URL (https://…)");
+    if (!value) return;
+    try {
+      done((await gql(SET_IMAGE, { p: product.id, u: value })).setProductImage);
+    } catch (err) {
+      notify(err.message, "error");
+    }
+  });
+  return h("span", { class: "image-controls" }, thumb, file, url);
+}
+
+// ---------------------------------------------------------------- the seller's deals and auctions (dashboard)
+
+const START_DEAL = `mutation($s: ID!, $p: ID!, $price: Decimal!, $q: Int!, $l: Int!, $c: Int!, $d: Int!) {
+  startFlashDeal(streamId: $s, productId: $p, price: $price, quantity: $q, perBuyerLimit: $l,
+                 countdownSeconds: $c, durationSeconds: $d) { id }
+}`;
+const START_AUCTION = `mutation($s: ID!, $p: ID!, $price: Decimal!, $d: Int!, $m: AuctionMode!, $w: Int) {
+  startAuction(streamId: $s, productId: $p, startingPrice: $price, durationSeconds: $d, mode: $m, windowSeconds: $w) { id }
+}`;
+const BIDDERS = `query($a: ID!, $s: ID!) {
+  auction(id: $a) { bidders { user { username } highestBid bids } }
+  stream(id: $s) { stats { dealRevenue } }
+}`;
+const DEAL_REVENUE = `query($s: ID!) { stream(id: $s) { stats { dealRevenue } } }`;
+
+function field(label, input) {
+  return h("label", {}, label, " ", input);
+}
+
+function productSelect(products, id) {
+  return h("select", { id }, products.map((p) => h("option", { value: p.product.id }, p.product.name)));
+}
+
+async function sellerAction(run) {
+  try {
+    await run();
+  } catch (err) {
+    notify(err.message, "error");
+  }
+}
+
+/** The dashboard's deal and auction controls, the running ones with their figures, the bidders
+ * of the auction and the revenue that deals brought. */
+export async function startSellerCommerce({ streamId, socket }) {
+  const anchor = document.querySelector("#stats-panel");
+  if (!anchor || $("#seller-commerce")) return;
+  const panel = h("section", { class: "panel", id: "seller-commerce" },
+    h("h2", {}, "⚡ Deals and auctions"),
+    h("p", {}, "Deal revenue: ", h("strong", { id: "stat-deal-revenue" }, "$0.00")),
+    h("ul", { class: "deals", id: "seller-deals" }),
+    h("div", { id: "seller-auction" }),
+    h("details", { id: "deal-form-box" }, h("summary", {}, "Start a flash deal"), h("form", { id: "deal-form", class: "stack" })),
+    h("details", { id: "auction-form-box" }, h("summary", {}, "Start an auction"), h("form", { id: "auction-form", class: "stack" })));
+  anchor.after(panel);
+
+  let live = (await gql(LIVE_QUERY, { s: streamId })).liveCommerce;
+  const dealForm = $("#deal-form");
+  const values = {
+    price: h("input", { id: "deal-price", required: true, inputmode: "decimal", placeholder: "9.99" }),
+    quantity: h("input", { id: "deal-quantity", type: "number", min: 1, value: 20, required: true }),
+    limit: h("input", { id: "deal-limit", type: "number", min: 1, value: 2, required: true }),
+    countdown: h("input", { id: "deal-countdown", type: "number", min: 0, max: 300, value: 10 }),
+    minutes: h("input", { id: "deal-minutes", type: "number", min: 1, max: 20, value: 5 }),
+  };
+  fill(dealForm, field("Product", productSelect(live.products, "deal-product")), field("Deal price", values.price),
+    field("Units", values.quantity), field("Per buyer", values.limit), field("Countdown (0 or 10-300 s)", values.countdown),
+    field("Minutes (1-20)", values.minutes), h("button", { type: "submit", class: "primary", id: "deal-submit" }, "⚡ Start deal"));
+  dealForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sellerAction(async () => {
+      await gql(START_DEAL, {
+        s: streamId, p: $("#deal-product").value, price: values.price.value, q: Number(values.quantity.value),
+        l: Number(values.limit.value), c: Number(values.countdown.value), d: Number(values.minutes.value) * 60,
+      });
+      notify("Deal started.", "success");
+    });
+  });
+  const auctionForm = $("#auction-form");
+  const mode = h("select", { id: "auction-mode" }, h("option", { value: "COUNTER_BID" }, "Counter-bid window"), h("option", { value: "SUDDEN_DEATH" }, "Sudden death"));
+  const a = {
+    price: h("input", { id: "auction-price", required: true, inputmode: "decimal", placeholder: "1.00" }),
+    seconds: h("input", { id: "auction-seconds", type: "number", min: 10, max: 600, value: 60 }),
+    window: h("input", { id: "auction-window", type: "number", min: 1, max: 60, value: 10 }),
+  };
+  fill(auctionForm, field("Product", productSelect(live.products, "auction-product")), field("Starting price", a.price),
+    field("Seconds (10-600)", a.seconds), field("Mode", mode), field("Window (s)", a.window),
+    h("button", { type: "submit", class: "primary", id: "auction-submit" }, "🔨 Start auction"));
+  auctionForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sellerAction(async () => {
+      await gql(START_AUCTION, {
+        s: streamId, p: $("#auction-product").value, price: a.price.value, d: Number(a.seconds.value),
+        m: mode.value, w: mode.value === "COUNTER_BID" ? Number(a.window.value) : null,
+      });
+      notify("Auction started.", "success");
+    });
+  });
+
+  const show = async (update) => {
+    live = update;
+    state.offsetMs = new Date(update.serverTime).getTime() - Date.now();
+    fill($("#seller-deals"), update.deals.map((d) =>
+      h("li", { class: "deal" }, `⚡ ${d.product.name} at ${formatMoney(d.price)}: ${d.left} of ${d.quantity} left`)));
+    const auction = update.auction;
+    const data = auction ? await gql(BIDDERS, { a: auction.id, s: streamId }) : await gql(DEAL_REVENUE, { s: streamId });
+    fill($("#stat-deal-revenue"), formatMoney(data.stream?.stats?.dealRevenue ?? "0.00"));
+    fill($("#seller-auction"), auction ? [
+      h("p", {}, `🔨 ${auction.product.name}: ${auction.price ? formatMoney(auction.price) : "no bid yet"}`,
+        auction.closed ? " (ended)" : ` · ends in ${formatDuration(Math.ceil(secondsUntil(auction.endsAt)))}`),
+      h("ol", { class: "plain", id: "auction-bidders" }, data.auction.bidders.map((b) =>
+        h("li", {}, h("strong", {}, b.user.username), ` · ${formatMoney(b.highestBid)} · ${b.bids} bid${b.bids === 1 ? "" : "s"}`))),
+    ] : []);
+  };
+  await show(live).catch(() => {});
+  socket.subscribe(LIVE_SUB, { s: streamId }, { next: (d) => show(d.liveCommerce).catch(() => {}) });
+}

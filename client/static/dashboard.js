@@ -3,6 +3,7 @@
 // product, and End Stream with Save or Delete.
 
 import { LiveSocket, goToLogin, gql } from "/static/graphql.js";
+import { startSellerCommerce } from "/static/commerce.js";
 import { $, CommentFeed, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
@@ -92,6 +93,7 @@ function renderStatus(status) {
   badge.className = `badge ${status.toLowerCase()}`;
   $("#go-live").hidden = status !== "SCHEDULED";
   $("#end-stream").hidden = status === "ENDED";
+  if (status === "LIVE" && dash.socket) startSellerCommerce({ streamId: dash.id, socket: dash.socket }).catch(() => {});
 }
 
 // ---------------------------------------------------------------- feeds
@@ -331,5 +333,6 @@ export async function openDashboard(id, seller) {
   $("#manage-view-link").href = `/live/${encodeURIComponent(stream.id)}`;
   wireBroadcast(stream);
   if (stream.status !== "ENDED") dash.socket = subscribe();
+  if (stream.status === "LIVE") renderStatus("LIVE");  // with the socket now: the deal and auction controls
   window.livecart = { streamId: id, socket: dash.socket, dash };
 }
