@@ -409,9 +409,10 @@ async function start() {
   if (user) gql(CART).then((d) => renderCart(d.cart)).catch(() => {});
 
   subscribe();
+  join();
+  // After joining: the presence request goes first, commerce's own reads after it.
   startLiveCommerce({ streamId, socket: state.socket, buy: buyNow, asViewer });
   if (user) resumePending(stream);
-  join();
   window.addEventListener("pagehide", leave);
   // A page restored from the back/forward cache left on pagehide: it is watching again.
   window.addEventListener("pageshow", (event) => event.persisted && join());
