@@ -14,7 +14,7 @@ from models.commerce import Purchase
 from models.errors import bad_input, not_found
 from models.fields import parse_id
 from models.stream import LiveStream, SavedStream, StreamProduct, owned_stream
-from models.user import utcnow
+from models.user import User, utcnow
 from subscriptions import events
 from subscriptions.broker import Broker, publish_to_stream
 
@@ -58,17 +58,26 @@ async def place_bid(info: Info, auction_id: str, amount: Decimal, max_amount: De
     return outcome.bid
 
 
-async def publish_purchase(broker: Broker, purchase: Purchase) -> None:
-    """After an order's commit: live stock (coalesced), sold out at once, and the deals it moved."""
+async def publish_purchase(broker: Broker, purchase: Purchase, show_name: bool = False) -> None:
+    """After an order's commit: live stock (coalesced), sold out at once, and the deals it moved.
+    The buyer is named in the "just bought" line only when they said so (show_name). Never raises:
+    the order is placed whatever happens to its announcement."""
     if purchase.replayed:
         return
+    try:
+        await _announce(broker, purchase, purchase.order.buyer_id if show_name else None)
+    except Exception:  # noqa: BLE001 - logged; the order stands and the next change brings the figures
+        log.exception("announcing order %s failed", purchase.order.id)
+
+
+async def _announce(broker: Broker, purchase: Purchase, named_buyer: int | None) -> None:
     product_ids = sorted({item.product_id for item in await purchase.order.items.all()})
     streams = sorted({*purchase.offering_stream_ids, *purchase.stream_ids})
     deals = {d.id: d for d in await live.FlashDeal.filter(id__in=purchase.deal_ids)}
     empty = set(await Product.filter(id__in=product_ids, stock=0).values_list("id", flat=True))
     for stream_id in streams:
         for product_id in product_ids:
-            await publish_to_stream(broker, stream_id, events.stock_changed(stream_id, product_id, bought=True))
+            await publish_to_stream(broker, stream_id, events.stock_changed(stream_id, product_id, bought=True, buyer_id=named_buyer))
             if product_id in empty:
                 await publish_to_stream(broker, stream_id, events.sold_out(stream_id, product_id))
     for deal_id in purchase.sold_out_deal_ids:
@@ -113,9 +122,10 @@ class LiveState:
     deals: list[live.FlashDeal]
     auction: live.Auction | None
     just_bought: Product | None
+    just_bought_by: str | None = None  # the buyer's username, when they allowed it
 
 
-async def live_state(stream_id: int, just_bought_id: int | None = None) -> LiveState:
+async def live_state(stream_id: int, just_bought_id: int | None = None, buyer_id: int | None = None) -> LiveState:
     """Featured products with their stock (the rows checkout takes stock from), the deals running
     or counting down, and the stream's latest auction: what a live page's commerce shows."""
     if not await LiveStream.exists(id=stream_id):
@@ -126,7 +136,11 @@ async def live_state(stream_id: int, just_bought_id: int | None = None) -> LiveS
     deals = await live.FlashDeal.filter(stream_id=stream_id, ended_at__isnull=True, ends_at__gt=now).order_by("opens_at", "id")
     auction = await live.Auction.filter(stream_id=stream_id).order_by("-id").first()
     just_bought = await Product.get_or_none(id=just_bought_id) if just_bought_id else None
-    return LiveState(stream_id, [rows[i] for i in product_ids if i in rows], deals, auction, just_bought)
+    buyer = await User.get_or_none(id=buyer_id) if just_bought and buyer_id else None
+    return LiveState(
+        stream_id, [rows[i] for i in product_ids if i in rows], deals, auction, just_bought,
+        buyer.username if buyer else None,
+    )
 
 
 async def live_state_query(stream_id: str) -> LiveState:

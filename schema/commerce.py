@@ -218,6 +218,11 @@ IdempotencyKeyArg = Annotated[
     ),
 ]
 
+ShowMyNameArg = Annotated[
+    bool,
+    strawberry.argument(description='Name me in the live page\'s "just bought" line; otherwise it says "someone".'),
+]
+
 OrderStatus = strawberry.enum(m.OrderStatus, name="OrderStatus")
 
 
@@ -293,12 +298,14 @@ class CommerceMutation:
         return Cart(lines=await r.remove_from_cart(info, product_id))
 
     @strawberry.mutation(description="Orders the whole cart at once: every line or none.", permission_classes=[IsAuthenticated])
-    async def checkout(self, info: Info, idempotency_key: IdempotencyKeyArg = None) -> Order:
-        return Order(model=await r.checkout(info, idempotency_key))
+    async def checkout(
+        self, info: Info, idempotency_key: IdempotencyKeyArg = None, show_my_name: ShowMyNameArg = False
+    ) -> Order:
+        return Order(model=await r.checkout(info, idempotency_key, show_my_name))
 
     @strawberry.mutation(description="Orders one product at once, skipping the cart.", permission_classes=[IsAuthenticated])
     async def buy_now(
         self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None,
-        idempotency_key: IdempotencyKeyArg = None,
+        idempotency_key: IdempotencyKeyArg = None, show_my_name: ShowMyNameArg = False,
     ) -> Order:
-        return Order(model=await r.buy_now(info, product_id, quantity, stream_id, idempotency_key))
+        return Order(model=await r.buy_now(info, product_id, quantity, stream_id, idempotency_key, show_my_name))

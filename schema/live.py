@@ -289,9 +289,13 @@ class LiveCommerce:
     def auction(self) -> Auction | None:
         return Auction(model=self.state.auction) if self.state.auction else None
 
-    @strawberry.field(description='For "someone just bought ...": what the latest purchase was (never who).')
+    @strawberry.field(description='For "someone just bought ...": what the latest purchase was.')
     def just_bought(self) -> Product | None:
         return Product.from_model(self.state.just_bought) if self.state.just_bought else None
+
+    @strawberry.field(description="Who bought it, only when the buyer allowed it (showMyName); else null: someone.")
+    def just_bought_by(self) -> str | None:
+        return self.state.just_bought_by
 
 
 # ---------------------------------------------------------------- the replay
@@ -432,8 +436,8 @@ class LiveSubscription:
     async def live_commerce(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveCommerce, None]:
         async def state_of(event: SharedEvent) -> LiveCommerce:
             bought = event.get("product_id") if event.get("bought") else None
-            key = event["stream_id"]
-            return await event.once("live", lambda: _state(key, bought))
+            key, buyer = event["stream_id"], event.get("buyer_id")
+            return await event.once("live", lambda: _state(key, bought, buyer))
 
         async for value in _follow(info, stream_id, LIVE_KINDS, state_of):
             if isinstance(value, Step):
@@ -443,5 +447,5 @@ class LiveSubscription:
                 yield value
 
 
-async def _state(stream_id: int, bought: int | None) -> LiveCommerce:
-    return LiveCommerce(state=await r.live_state(stream_id, bought))
+async def _state(stream_id: int, bought: int | None, buyer: int | None = None) -> LiveCommerce:
+    return LiveCommerce(state=await r.live_state(stream_id, bought, buyer))

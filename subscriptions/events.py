@@ -60,10 +60,10 @@ def stats_changed(stream_id: int) -> Event:
 # ---------------------------------------------------------------- live commerce (issue 18)
 
 
-def stock_changed(stream_id: int, product_id: int, bought: bool = False) -> Event:
+def stock_changed(stream_id: int, product_id: int, bought: bool = False, buyer_id: int | None = None) -> Event:
     """Units of a product offered on the stream moved (a purchase): coalesced by the hub to two a
     second per stream, the newest naming the product of the "someone just bought" line."""
-    return {"type": "stock_changed", "stream_id": stream_id, "product_id": product_id, "bought": bought}
+    return {"type": "stock_changed", "stream_id": stream_id, "product_id": product_id, "bought": bought, "buyer_id": buyer_id}
 
 
 def sold_out(stream_id: int, product_id: int) -> Event:

@@ -38,7 +38,8 @@ ADD = "mutation($p: ID!, $q: Int! = 1, $s: ID) { addToCart(productId: $p, quanti
 STATE = """query($s: ID!) { liveCommerce(streamId: $s) {
   serverTime products { product { id } stock soldOut } deals { id left status } auction { id price } justBought { id } } }"""
 LIVE = """subscription($s: ID!) { liveCommerce(streamId: $s) {
-  products { product { id } stock soldOut } deals { id left } auction { id price bidCount secondsLeft } justBought { name } } }"""
+  products { product { id } stock soldOut } deals { id left } auction { id price bidCount secondsLeft }
+  justBought { name } justBoughtBy } }"""
 
 
 @pytest.fixture
@@ -296,6 +297,13 @@ async def test_live_stock_deals_and_bids_are_pushed(client):
             seen.append((await next_of(updates))["liveCommerce"])
         assert seen[-1]["products"][0]["stock"] == 0
         assert any(state["justBought"] == {"name": "Product 0"} for state in seen)
+        assert all(state["justBoughtBy"] is None for state in seen)  # "someone", unless they allow it
+        named = "mutation($p: ID!, $s: ID) { buyNow(productId: $p, streamId: $s, showMyName: true) { id } }"
+        await client.data(named, {"p": str(seller.product_ids[1]), "s": s}, token=buyer)
+        state = (await next_of(updates))["liveCommerce"]
+        while state["justBoughtBy"] is None:
+            state = (await next_of(updates))["liveCommerce"]
+        assert (state["justBoughtBy"], state["justBought"]) == ("buyer0", {"name": "Product 1"})
         await Product.filter(id=int(p)).update(stock=5)
         await client.data(DEAL, {"s": s, "p": p, "price": "2.00", "q": 4, "l": 2}, token=seller.token)
         state = (await next_of(updates))["liveCommerce"]

@@ -11,7 +11,7 @@ const LIVE_FIELDS = `serverTime
   products { stock soldOut product { id name } }
   deals { id price quantity left perBuyerLimit opensAt endsAt status product { id name price imageUrl } }
   auction { ${AUCTION_FIELDS} }
-  justBought { id name }`;
+  justBought { id name } justBoughtBy`;
 const LIVE_QUERY = `query($s: ID!) { liveCommerce(streamId: $s) { ${LIVE_FIELDS} } }`;
 const LIVE_SUB = `subscription($s: ID!) { liveCommerce(streamId: $s) { ${LIVE_FIELDS} } }`;
 const PLACE_BID = `mutation($a: ID!, $x: Decimal!, $max: Decimal, $k: String) {
@@ -50,7 +50,7 @@ export function openDealFor(productId) {
 
 // ---------------------------------------------------------------- Buy Now: how many, and sure?
 
-/** Asks how many and confirms; resolves to the quantity, or null when cancelled. */
+/** Asks how many and confirms; resolves to {quantity, showName}, or null when cancelled. */
 export function confirmQuantity(product, maxQuantity = 100) {
   const deal = openDealFor(product.id);
   const price = deal ? deal.price : product.price;
@@ -64,6 +64,7 @@ export function confirmQuantity(product, maxQuantity = 100) {
     h("p", {}, deal ? `Deal price ${formatMoney(price)} (limit ${deal.perBuyerLimit} per buyer)` : `Price ${formatMoney(price)}`),
     h("label", {}, "Quantity ", input),
     h("p", {}, "Total ", total),
+    h("label", { class: "small" }, h("input", { type: "checkbox", id: "buy-show-name" }), " Show my name in the \"just bought\" line"),
     h("div", { class: "row" }, confirm, cancel));
   const dialog = h("dialog", { id: "buy-dialog" }, form);
   document.body.appendChild(dialog);
@@ -79,7 +80,7 @@ export function confirmQuantity(product, maxQuantity = 100) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       if (!form.reportValidity()) return;
-      answer = Number(input.value);
+      answer = { quantity: Number(input.value), showName: form.querySelector("#buy-show-name").checked };
       dialog.close();
     });
     cancel.addEventListener("click", () => dialog.close());
@@ -136,10 +137,10 @@ function renderStock(products) {
 
 let socialTimer = null;
 
-function renderSocial(product) {
+function renderSocial(product, buyer) {
   if (!product) return;
   const line = $("#social-line");
-  fill(line, `🛍️ Someone just bought ${product.name}`);
+  fill(line, `🛍️ ${buyer || "Someone"} just bought ${product.name}`);
   line.hidden = false;
   clearTimeout(socialTimer);
   socialTimer = setTimeout(() => { line.hidden = true; }, 6000);
@@ -239,7 +240,7 @@ function apply(live) {
   renderStock(live.products);
   renderDeals(live.deals);
   renderAuction(live.auction);
-  renderSocial(live.justBought);
+  renderSocial(live.justBought, live.justBoughtBy);
 }
 
 /** Starts the page's commerce: the panel above the products, fed by the page's socket. */
@@ -261,7 +262,7 @@ export async function startLiveCommerce({ streamId, socket, buy, asViewer }) {
   } catch (err) {
     // The subscription's first result brings the same.
   }
-  socket.subscribe(LIVE_SUB, { s: streamId }, { next: (d) => apply({ ...d.liveCommerce, justBought: d.liveCommerce.justBought }) });
+  socket.subscribe(LIVE_SUB, { s: streamId }, { next: (d) => apply(d.liveCommerce) });
 }
 
 // ---------------------------------------------------------------- product images (dashboard)

@@ -30,8 +30,8 @@ const LEAVE = `mutation($id: ID!) { leaveStream(sessionId: $id) }`;
 const REACT = `mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes dislikes } }`;
 const CLEAR_REACTION = `mutation($s: ID!) { clearReaction(streamId: $s) { likes dislikes } }`;
 const POST_COMMENT = `mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { ${COMMENT_FIELDS} } }`;
-const BUY_NOW = `mutation($p: ID!, $q: Int!, $s: ID, $k: String) {
-  buyNow(productId: $p, quantity: $q, streamId: $s, idempotencyKey: $k) { id total items { quantity product { ${PRODUCT_FIELDS} } } }
+const BUY_NOW = `mutation($p: ID!, $q: Int!, $s: ID, $k: String, $n: Boolean! = false) {
+  buyNow(productId: $p, quantity: $q, streamId: $s, idempotencyKey: $k, showMyName: $n) { id total items { quantity product { ${PRODUCT_FIELDS} } } }
 }`;
 const ADD_TO_CART = `mutation($p: ID!, $s: ID) { addToCart(productId: $p, quantity: 1, streamId: $s) { total items { quantity } } }`;
 const CART = `{ cart { total items { quantity } } }`;
@@ -201,11 +201,11 @@ async function postComment(event) {
 
 async function buyNow(product, button) {
   await asViewer(async () => {
-    const quantity = await confirmQuantity(product);
-    if (!quantity) return;
+    const answer = await confirmQuantity(product);
+    if (!answer) return;
     button.disabled = true;
     try {
-      const data = await gql(BUY_NOW, { p: product.id, q: quantity, s: streamId, k: newIdempotencyKey() });
+      const data = await gql(BUY_NOW, { p: product.id, q: answer.quantity, s: streamId, k: newIdempotencyKey(), n: answer.showName });
       const order = data.buyNow;
       notify(`Ordered ${product.name}: ${formatMoney(order.total)}. Thank you!`, "success");
       for (const item of order.items) updateProductStock(item.product);

@@ -64,11 +64,11 @@ async function buyFromReplay(product, button) {
     goToLogin();
     return;
   }
-  const quantity = await confirmQuantity(product);
-  if (!quantity) return;
+  const answer = await confirmQuantity(product);
+  if (!answer) return;
   button.disabled = true;
   try {
-    const data = await gql(BUY_NOW, { p: product.id, q: quantity, k: newIdempotencyKey() });
+    const data = await gql(BUY_NOW, { p: product.id, q: answer.quantity, k: newIdempotencyKey() });
     notify(`Ordered ${product.name}: ${formatMoney(data.buyNow.total)}. Thank you!`, "success");
   } catch (err) {
     if (err instanceof GraphQLError && err.code === "UNAUTHENTICATED") goToLogin(err);
