@@ -230,6 +230,8 @@ async def start_deal(
     product = await Product.get_or_none(id=product_id)
     if product is None:
         raise not_found("product", product_id)
+    if quantity > product.stock:
+        raise bad_input("quantity", f"at most the {product.stock} in stock")
     now = utcnow()
     async with in_transaction():
         await _live_featured(stream, product_id)
@@ -357,11 +359,13 @@ async def start_auction(
         raise not_found("product", product_id)
     now = utcnow()
     async with in_transaction():
+        # The unit first, then the stream's row: purchases lock products before streams too, so the
+        # two can never wait on each other in a cycle.
+        if not await Product.filter(id=product_id, stock__gte=1).update(stock=F("stock") - 1):
+            raise DomainError(ErrorCode.OUT_OF_STOCK, "No unit left to auction.", productId=str(product_id), available=0, requested=1)
         await _live_featured(stream, product_id)
         if await Auction.exists(stream_id=stream.id, closed_at__isnull=True):
             raise conflict("An auction is already running on this stream.")
-        if not await Product.filter(id=product_id, stock__gte=1).update(stock=F("stock") - 1):
-            raise DomainError(ErrorCode.OUT_OF_STOCK, "No unit left to auction.", productId=str(product_id), available=0, requested=1)
         return await Auction.create(
             stream_id=stream.id, product_id=product_id, starting_price=starting_price, mode=mode,
             window_seconds=window_seconds or 0, started_at=now,

@@ -98,7 +98,7 @@ async def test_deal_values_out_of_range_and_streams_not_live(client):
     for change, argument in (
         ({"c": 5}, "countdownSeconds"), ({"c": 301}, "countdownSeconds"), ({"d": 59}, "durationSeconds"),
         ({"d": 1201}, "durationSeconds"), ({"q": 0}, "quantity"), ({"l": 11}, "perBuyerLimit"),
-        ({"l": 0}, "perBuyerLimit"), ({"price": "0"}, "price"),
+        ({"l": 0}, "perBuyerLimit"), ({"price": "0"}, "price"), ({"q": 101, "l": 2}, "quantity"),
     ):
         error = await client.error(DEAL, {**good, **change}, token=seller.token)
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": argument}, change
