@@ -423,3 +423,17 @@ async def test_product_images_upload_within_limits_or_an_https_url(aiohttp_clien
     assert (await client.error(SET_IMAGE, {"p": product, "u": "https://img.test/a.png"}, token=other.token))["extensions"]["code"] == "FORBIDDEN"
     done = await client.data(SET_IMAGE, {"p": product, "u": "https://img.test/a.png"}, token=seller.token)
     assert done["setProductImage"]["imageUrl"] == "https://img.test/a.png"
+
+
+async def test_answers_read_off_the_clock_are_never_a_shared_cached_answer(client):
+    seller, stream = await shop(client)
+    clocked = {"query": "query($s: ID!) { liveCommerce(streamId: $s) { serverTime } }", "variables": {"s": str(stream.id)}}
+    plain = {"query": "query($s: ID!) { liveCommerce(streamId: $s) { products { stock } } }", "variables": {"s": str(stream.id)}}
+    seen = {}
+    for name, body in (("clocked", clocked), ("plain", plain)):
+        headers = []
+        for _ in range(2):
+            response = await client.http.post("/graphql", json=body)
+            headers.append(response.headers.get("X-Livecart-Cache"))
+        seen[name] = headers
+    assert seen["clocked"] == [None, None] and seen["plain"][1] in ("hit", "shared")
