@@ -19,8 +19,11 @@ serve: $(STAMP)
 	$(BIN)/livecart demo-data
 	$(BIN)/livecart serve
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per process at a time;
+# each worker has its own PostgreSQL database, Redis db and port ranges (tests/conftest.py).
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Every measurement of issue 8 in one run, written to bench/REPORT.md. Needs PostgreSQL, Redis and
 # npm (PostGraphile is installed into bench/postgraphile/); BENCH_ARGS=--quick tries it at a tiny size.

@@ -16,22 +16,37 @@ from server.app import create_app
 from server.settings import Settings
 from tests.support import GraphQLClient
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-SERVICES_MISSING = "PostgreSQL/Redis tests skipped: set TEST_DATABASE_URL and TEST_REDIS_URL (.ci/run does)"
-
-SERVICES_BACKEND = pytest.param(
-    "services",
-    id="postgres",
-    marks=pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING),
-)
-BACKENDS = [pytest.param("embedded", id="sqlite"), SERVICES_BACKEND]
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under `pytest -n N`
+WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER else 0
 
 
-def pytest_report_header(config) -> str:
-    return "livecart backends: sqlite" + (" + postgres/redis" if TEST_DATABASE_URL and TEST_REDIS_URL else f" ({SERVICES_MISSING})")
+def _own_services_per_worker(database_url: str | None, redis_url: str | None) -> tuple[str | None, str | None]:
+    """Under pytest-xdist each worker truncates and flushes what it uses between tests, so two
+    workers must never share a database or a Redis db: worker N takes database `<name>_gwN`
+    (created beside the given one) and Redis db `<given db> + 8 + N` (clear of the low dbs that
+    developers running single files side by side tend to pick)."""
+    if not XDIST_WORKER:
+        return database_url, redis_url
+    if database_url:
+        base, _, name = database_url.rpartition("/")
+        own = f"{name}_{XDIST_WORKER}"
+        run_blocking(_create_postgres_database(database_url, own))
+        database_url = f"{base}/{own}"
+    if redis_url:
+        base, _, number = redis_url.rpartition("/")
+        redis_url = f"{base}/{int(number or 0) + 8 + WORKER_INDEX}"
+    return database_url, redis_url
 
 
+async def _create_postgres_database(url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 # ---------------------------------------------------------------- databases
 
 async def _truncate_postgres(url: str) -> None:
@@ -72,6 +87,29 @@ def run_blocking(coroutine) -> Any:
     """Run set-up coroutines in a thread of their own, outside the test's event loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+TEST_DATABASE_URL, TEST_REDIS_URL = _own_services_per_worker(
+    os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL")
+)
+for _name, _value in (("TEST_DATABASE_URL", TEST_DATABASE_URL), ("TEST_REDIS_URL", TEST_REDIS_URL)):
+    if _value:
+        os.environ[_name] = _value  # what tests read from the environment is this worker's own too
+
+SERVICES_MISSING = "PostgreSQL/Redis tests skipped: set TEST_DATABASE_URL and TEST_REDIS_URL (.ci/run does)"
+
+SERVICES_BACKEND = pytest.param(
+    "services",
+    id="postgres",
+    marks=pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING),
+)
+BACKENDS = [pytest.param("embedded", id="sqlite"), SERVICES_BACKEND]
+
+
+def pytest_report_header(config) -> str:
+    return "livecart backends: sqlite" + (" + postgres/redis" if TEST_DATABASE_URL and TEST_REDIS_URL else f" ({SERVICES_MISSING})")
+
+
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +162,7 @@ def pytest_unconfigure(config) -> None:
     """Leave at once once pytest is done. Some aiosqlite connection is left open somewhere
     (not found yet: see the session note) and its non-daemon worker thread would keep the
     interpreter alive forever after the summary; CI must not hang on it."""
-    if _EXIT_STATUS in config.stash:
+    if _EXIT_STATUS in config.stash and not XDIST_WORKER:  # a worker must report back first
         import sys
 
         sys.stdout.flush()

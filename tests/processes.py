@@ -25,7 +25,7 @@ import pytest
 import redis as redis_sync
 
 from client.livecart_client import LivecartClient
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, _flush_redis, _truncate_postgres, run_blocking
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, WORKER_INDEX, _flush_redis, _truncate_postgres, run_blocking
 from tests.realtime_support import COMMENTS, VIEWERS, next_of
 
 LIVECART = str(pathlib.Path(sys.executable).with_name("livecart"))
@@ -58,10 +58,12 @@ def stop(process: subprocess.Popen) -> None:
 
 
 class Ports:
-    """Hands out the ports of one range in turn, skipping any that are taken."""
+    """Hands out the ports of one range in turn, skipping any that are taken. Under pytest-xdist
+    worker N's range is shifted by 1000 x N, so two workers never race for one port."""
 
     def __init__(self, first: int, last: int) -> None:
-        self._next, self._last = first, last
+        shift = 1000 * WORKER_INDEX
+        self._next, self._last = first + shift, last + shift
 
     def take(self) -> int:
         while self._next <= self._last:
