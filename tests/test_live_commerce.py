@@ -432,8 +432,10 @@ async def test_answers_read_off_the_clock_are_never_a_shared_cached_answer(clien
     seen = {}
     for name, body in (("clocked", clocked), ("plain", plain)):
         headers = []
-        for _ in range(2):
+        for _ in range(5):
             response = await client.http.post("/graphql", json=body)
             headers.append(response.headers.get("X-Livecart-Cache"))
         seen[name] = headers
-    assert seen["clocked"] == [None, None] and seen["plain"][1] in ("hit", "shared")
+    # The same document without the clock is shared (some answer is a hit, unless every one of five
+    # raced a write); with it, never.
+    assert seen["clocked"] == [None] * 5 and {"hit", "shared"} & set(seen["plain"]), seen
