@@ -12,5 +12,5 @@ __all__ = [
 ]
 
 MODEL_MODULES = [
-    "models.user", "models.catalog", "models.stream", "models.engagement", "models.commerce", "models.moderation",
+    "models.user", "models.catalog", "models.stream", "models.engagement", "models.commerce", "models.moderation", "models.live",
 ]

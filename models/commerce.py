@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from dataclasses import fields as fields_of
 from decimal import Decimal
 
@@ -262,6 +262,7 @@ class Line:
     product_id: int
     quantity: int
     stream_id: int | None = None
+    unit_price: Decimal | None = None  # set: this price, not the product's (an auction's hammer price)
 
 
 @dataclass
@@ -273,6 +274,10 @@ class Purchase:
     # Live streams featuring what sold (their stock changed), read inside the transaction so
     # that nothing after the commit can fail and make a placed order look undone.
     offering_stream_ids: list[int]
+    # Deals this order counted against (their units left moved) and those it sold out.
+    deal_ids: list[int] = field(default_factory=list)
+    sold_out_deal_ids: list[int] = field(default_factory=list)
+    replayed: bool = False  # the first result of an idempotency key, returned again: nothing new happened
 
     @property
     def stream_ids(self) -> list[int]:
@@ -342,18 +347,29 @@ async def _attribute_to_streams(order: Order, items: list[OrderItem], products: 
     return stream_orders
 
 
-async def place_order(buyer_id: int, lines: list[Line]) -> Purchase:
-    """Stock, order, items and stream attribution: all or nothing. Call inside a transaction."""
+async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -> Purchase:
+    """Stock, order, items and stream attribution: all or nothing. Call inside a transaction.
+    A line bought on a stream with a flash deal open on its product takes the deal's price and
+    counts against the deal's units and the buyer's limit (models/live.py)."""
+    from models import live
+
+    taken, sold_out = await live.take_deals(buyer_id, lines, utcnow()) if deals else ({}, [])
     products = await _take_stock(lines)
+
+    def price_of(index: int, line: Line) -> Decimal:
+        if index in taken:
+            return to_money(taken[index].price)
+        return to_money(line.unit_price if line.unit_price is not None else products[line.product_id].price)
+
     items = [
         OrderItem(
             product_id=line.product_id,
             quantity=line.quantity,
-            unit_price=to_money(products[line.product_id].price),
-            amount=to_money(to_money(products[line.product_id].price) * line.quantity),
+            unit_price=price_of(index, line),
+            amount=to_money(price_of(index, line) * line.quantity),
             stream_id=line.stream_id,
         )
-        for line in lines
+        for index, line in enumerate(lines)
     ]
     total = sum((item.amount for item in items), Decimal("0.00"))
     if total > MAX_TOTAL:  # the caller's transaction rolls back the stock taken
@@ -363,17 +379,60 @@ async def place_order(buyer_id: int, lines: list[Line]) -> Purchase:
     for item in items:
         item.order_id = order.id
     await OrderItem.bulk_create(items)
+    await live.record_deal_purchases(buyer_id, order.id, lines, taken)
     offering = await StreamProduct.filter(
         product_id__in=list(products), stream__status=StreamStatus.LIVE
     ).values_list("stream_id", flat=True)
     return Purchase(
-        order=order, stream_orders=stream_orders, offering_stream_ids=sorted(set(offering))
+        order=order, stream_orders=stream_orders, offering_stream_ids=sorted(set(offering)),
+        deal_ids=sorted({deal.id for deal in taken.values()}), sold_out_deal_ids=sold_out,
     )
 
 
-async def checkout(buyer_id: int) -> Purchase:
+async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | None:
+    """The first result of an idempotency key already used by this buyer, if any."""
+    from models import live
+
+    if key is None:
+        return None
+    row = await live.remembered(buyer_id, key, operation)
+    if row is None or row.order_id is None:
+        return None
+    return Purchase(order=await Order.get(id=row.order_id), stream_orders=[], offering_stream_ids=[], replayed=True)
+
+
+async def _once(buyer_id: int, key: str | None, operation: str, act) -> Purchase:
+    """Runs `act` (a transaction) once per key: the key is claimed inside the same transaction,
+    so a concurrent request with the same key waits for it, then returns its result."""
+    from models import live
+
+    key = live.check_key(key)
+    earlier = await _replay(buyer_id, key, operation)
+    if earlier is not None:
+        return earlier
+    try:
+        return await act(key)
+    except live.DUPLICATE:
+        earlier = await _replay(buyer_id, key, operation) if key is not None else None
+        if earlier is None:
+            raise
+        return earlier
+
+
+async def checkout(buyer_id: int, idempotency_key: str | None = None) -> Purchase:
     """Orders the whole cart in one transaction: every line or none, and the cart emptied."""
+    return await _once(buyer_id, idempotency_key, "checkout", lambda key: _checkout(buyer_id, key))
+
+
+async def _claim(buyer_id: int, key: str | None, operation: str):
+    from models import live
+
+    return await live.claim_key(buyer_id, key, operation) if key is not None else None
+
+
+async def _checkout(buyer_id: int, key: str | None) -> Purchase:
     async with in_transaction():
+        claim = await _claim(buyer_id, key, "checkout")
         # Locking the cart lines makes a second concurrent checkout of this cart wait, then find it empty.
         cart = await CartItem.filter(user_id=buyer_id).order_by("product_id").select_for_update()
         if not cart:
@@ -382,15 +441,27 @@ async def checkout(buyer_id: int) -> Purchase:
             buyer_id, [Line(line.product_id, line.quantity, line.stream_id) for line in cart]
         )
         await CartItem.filter(id__in=[line.id for line in cart]).delete()
+        if claim is not None:
+            await type(claim).filter(id=claim.id).update(order_id=purchase.order.id)
     return purchase
 
 
-async def buy_now(buyer_id: int, product_id: int, quantity: int, stream_id: int | None = None) -> Purchase:
+async def buy_now(
+    buyer_id: int, product_id: int, quantity: int, stream_id: int | None = None, idempotency_key: str | None = None
+) -> Purchase:
     """Orders one product at once, without touching the cart."""
     check_quantity(quantity)
     await _check_stream_exists(stream_id)
-    async with in_transaction():
-        return await place_order(buyer_id, [Line(product_id, quantity, stream_id)])
+
+    async def act(key: str | None) -> Purchase:
+        async with in_transaction():
+            claim = await _claim(buyer_id, key, "buyNow")
+            purchase = await place_order(buyer_id, [Line(product_id, quantity, stream_id)])
+            if claim is not None:
+                await type(claim).filter(id=claim.id).update(order_id=purchase.order.id)
+            return purchase
+
+    return await _once(buyer_id, idempotency_key, "buyNow", act)
 
 
 def orders_of_buyer_query(buyer_id: int):

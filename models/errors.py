@@ -25,6 +25,11 @@ class ErrorCode(str, enum.Enum):
     # document with it again), and a document outside TRUSTED_DOCUMENTS.
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
+    # Live commerce (issue 18): over a deal's per-buyer limit (extensions.limit), a bid under the
+    # next increment (extensions.minimumBid), a bid after the clock (extensions.endsAt).
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    BID_TOO_LOW = "BID_TOO_LOW"
+    AUCTION_ENDED = "AUCTION_ENDED"
     # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

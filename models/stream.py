@@ -240,6 +240,9 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
         else:
             position = max((link.position for link in links), default=-1) + 1
             await StreamProduct.create(stream_id=stream.id, product_id=product_id, position=position, highlighted=True)
+        from models.live import record_featured  # the replay's timeline: what was on screen when
+
+        await record_featured(stream.id, product_id)
     return locked
 
 

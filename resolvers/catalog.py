@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from models import catalog
 from models.catalog import Product, Vendor
+from models.errors import forbidden, not_found
 from models.fields import check_first, parse_id
 from resolvers.loaders import rows_by_id, rows_grouped
 from server import ratelimit
@@ -57,4 +58,20 @@ async def create_product(
     vendor = await Vendor.get(user_id=user.id)
     return await catalog.create_product(
         vendor, name=name, price=price, stock=stock, description=description, image_url=image_url
+    )
+
+
+async def set_product_image(info: Info, product_id: str, image, image_url: str | None) -> Product:
+    """The seller's own product only; the upload is read whole here (its size is bounded before
+    the request body is read: server/graphql_view.py)."""
+    user = await info.context.require_user()
+    product = await Product.get_or_none(id=parse_id("productId", product_id))
+    if product is None:
+        raise not_found("product", product_id)
+    if not await Vendor.exists(id=product.vendor_id, user_id=user.id):
+        raise forbidden("Only the product's seller may change its image.")
+    settings = info.context.settings
+    data = image.read() if image is not None else None
+    return await catalog.set_product_image(
+        product, data=data, url=image_url, directory=settings.image_dir, max_bytes=settings.image_max_bytes
     )

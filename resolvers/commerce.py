@@ -11,6 +11,7 @@ from models.engagement import StreamViewer
 from models.errors import not_found
 from models.fields import check_first, parse_id
 from models.user import utcnow
+from resolvers import live
 from resolvers.loaders import rows_by_id, rows_grouped
 from subscriptions import events
 from subscriptions.broker import publish_to_stream
@@ -89,17 +90,22 @@ async def remove_from_cart(info: Info, product_id: str) -> list[CartItem]:
     return await commerce.cart_query(user.id)
 
 
-async def checkout(info: Info) -> Order:
+async def checkout(info: Info, idempotency_key: str | None = None, show_name: bool = False) -> Order:
     user = await info.context.require_user()
-    purchase = await commerce.checkout(user.id)
-    await _publish_purchase(info, purchase)
+    purchase = await commerce.checkout(user.id, idempotency_key)
+    await _publish_purchase(info, purchase, show_name)
     return purchase.order
 
 
-async def buy_now(info: Info, product_id: str, quantity: int, stream_id: str | None) -> Order:
+async def buy_now(
+    info: Info, product_id: str, quantity: int, stream_id: str | None, idempotency_key: str | None = None,
+    show_name: bool = False,
+) -> Order:
     user = await info.context.require_user()
-    purchase = await commerce.buy_now(user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id))
-    await _publish_purchase(info, purchase)
+    purchase = await commerce.buy_now(
+        user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id), idempotency_key
+    )
+    await _publish_purchase(info, purchase, show_name)
     return purchase.order
 
 
@@ -109,7 +115,7 @@ async def my_orders(info: Info, first: int) -> list[Order]:
     return await commerce.orders_of_buyer_query(user.id).limit(first)
 
 
-async def _publish_purchase(info: Info, purchase: Purchase) -> None:
+async def _publish_purchase(info: Info, purchase: Purchase, show_name: bool = False) -> None:
     """After commit: the seller's order feed (its figures follow, see events.stats_changed), and the
     stock on every live stream offering what sold."""
     broker = info.context.broker
@@ -117,3 +123,4 @@ async def _publish_purchase(info: Info, purchase: Purchase) -> None:
         await publish_to_stream(broker, stream_order.stream_id, events.order_placed(stream_order.stream_id, stream_order.id))
     for stream_id in sorted({*purchase.offering_stream_ids, *purchase.stream_ids}):
         await publish_to_stream(broker, stream_id, events.stream_updated(stream_id))
+    await live.publish_purchase(broker, purchase, show_name)  # live stock, sold out, deals (issue 18)

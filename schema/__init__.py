@@ -14,6 +14,7 @@ from schema.extensions import ErrorCodes, LivecartSchema
 from schema.inputs import StorableText
 from schema.limits import limit_extensions
 from schema.moderation import ModerationMutation, ModerationQuery
+from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.realtime import RealtimeSubscription
 from schema.scalars import SCALAR_OVERRIDES
 from schema.stream import StreamMutation, StreamQuery
@@ -22,9 +23,11 @@ from schema.user import UserMutation, UserQuery
 from server.query_cache import WritesMoveTheDataVersion
 from server.settings import Settings
 
-QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, ModerationQuery)
-MUTATIONS = (UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation, ModerationMutation)
-SUBSCRIPTIONS: tuple = (RealtimeSubscription,)
+QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, ModerationQuery, LiveQuery)
+MUTATIONS = (
+    UserMutation, CatalogMutation, EngagementMutation, StreamMutation, CommerceMutation, ModerationMutation, LiveMutation,
+)
+SUBSCRIPTIONS: tuple = (RealtimeSubscription, LiveSubscription)
 
 
 def build_schema(settings: Settings | None = None) -> LivecartSchema:

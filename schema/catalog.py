@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from models import catalog as m
@@ -92,3 +93,13 @@ class CatalogMutation:
     ) -> Product:
         product = await r.create_product(info, name, price, stock, description, image_url)
         return Product.from_model(product)
+
+    @strawberry.mutation(
+        description="The seller's own product: an uploaded image (multipart request; PNG, JPEG, GIF or WebP, at most"
+        " IMAGE_MAX_BYTES; kept by livecart and served at /images/) or an https:// imageUrl, exactly one.",
+        permission_classes=[IsVendor],
+    )
+    async def set_product_image(
+        self, info: Info, product_id: strawberry.ID, image: Upload | None = None, image_url: str | None = None
+    ) -> Product:
+        return Product.from_model(await r.set_product_image(info, product_id, image, image_url))

@@ -44,6 +44,12 @@ class StreamStats:
     items_sold: int
     revenue: Decimal = strawberry.field(description=f"At most {MAX_TOTAL}: a purchase that would pass it is refused.")
 
+    @strawberry.field(description="Of revenue, what flash deals brought in (at their deal prices).")
+    async def deal_revenue(self) -> Decimal:
+        from resolvers import live as live_r
+
+        return await live_r.deal_revenue(int(self.stream_id))
+
     @classmethod
     def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
         # The same fields by name (the domain's dataclass is the source); only the id changes type.
@@ -214,6 +220,19 @@ class Cart:
         return total
 
 
+IdempotencyKeyArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Any string of 1 to 100 characters the client makes up per intent (a UUID): a repeat with "
+        "the same key, even concurrent, returns the first result and never acts twice."
+    ),
+]
+
+ShowMyNameArg = Annotated[
+    bool,
+    strawberry.argument(description='Name me in the live page\'s "just bought" line; otherwise it says "someone".'),
+]
+
 OrderStatus = strawberry.enum(m.OrderStatus, name="OrderStatus")
 
 
@@ -308,8 +327,10 @@ class CommerceMutation:
         ),
         permission_classes=[IsAuthenticated],
     )
-    async def checkout(self, info: Info) -> Order:
-        return Order(model=await r.checkout(info))
+    async def checkout(
+        self, info: Info, idempotency_key: IdempotencyKeyArg = None, show_my_name: ShowMyNameArg = False
+    ) -> Order:
+        return Order(model=await r.checkout(info, idempotency_key, show_my_name))
 
     @strawberry.mutation(
         description=(
@@ -319,6 +340,7 @@ class CommerceMutation:
         permission_classes=[IsAuthenticated],
     )
     async def buy_now(
-        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None
+        self, info: Info, product_id: strawberry.ID, quantity: int = 1, stream_id: strawberry.ID | None = None,
+        idempotency_key: IdempotencyKeyArg = None, show_my_name: ShowMyNameArg = False,
     ) -> Order:
-        return Order(model=await r.buy_now(info, product_id, quantity, stream_id))
+        return Order(model=await r.buy_now(info, product_id, quantity, stream_id, idempotency_key, show_my_name))

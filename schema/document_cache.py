@@ -24,7 +24,7 @@ MAX_DOCUMENTS = 512
 # Fields whose value depends on who asks: a result of a document that selects one is never
 # shared between callers. Names, not types: an over-match only shares less.
 CALLER_FIELDS = frozenset({
-    "myReaction", "stats", "activeViewers", "orders", "streamKey", "media", "me", "myOrders", "cart",
+    "myReaction", "stats", "activeViewers", "orders", "streamKey", "media", "me", "myOrders", "cart", "bidders",
     # moderation (issue 17)
     "myChatRole", "myHeldComments", "heldComments", "moderators", "blockedTerms", "chatRestrictions", "moderationLog",
 })
@@ -39,7 +39,7 @@ def parsed(query: str) -> DocumentNode:
 
 
 @functools.lru_cache(maxsize=256)
-def selects_caller_fields(query: str) -> bool:
+def field_names(query: str) -> frozenset[str]:
     names: set[str] = set()
 
     class Names(Visitor):
@@ -47,7 +47,21 @@ def selects_caller_fields(query: str) -> bool:
             names.add(node.name.value)
 
     visit(parsed(query), Names())
-    return not names.isdisjoint(CALLER_FIELDS)
+    return frozenset(names)
+
+
+def selects_caller_fields(query: str) -> bool:
+    return not field_names(query).isdisjoint(CALLER_FIELDS)
+
+
+# Fields read off the server's clock as they are answered (issue 18: deal and auction countdowns):
+# a shared query answer would serve them as old as it is. Subscriptions may share them, since one
+# execution per event is the same moment for everyone.
+CLOCK_FIELDS = frozenset({"serverTime", "secondsLeft", "secondsToOpen"})
+
+
+def selects_clock_fields(query: str) -> bool:
+    return not field_names(query).isdisjoint(CLOCK_FIELDS)
 
 
 def operation_of(query: str, operation_name: str | None) -> OperationDefinitionNode | None:

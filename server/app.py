@@ -16,7 +16,7 @@ from server.pages import add_page_routes
 from server.query_cache import query_cache_ctx
 from server.ratelimit import ratelimit_ctx
 from server.settings import Settings
-from server.sweeper import viewer_sweeper_ctx
+from server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
 from server.whip import add_whip_routes
 from subscriptions.broker import create_broker
 
@@ -59,7 +59,7 @@ async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx])  # the sweeper needs both
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx, clock_sweeper_ctx])  # the sweepers need both
     app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allowed_origins=settings.cors_origin_list,  # cross-site WebSocket handshakes
         settings=settings,  # the WebSocket limits
+        multipart_uploads_enabled=True,  # product images (setProductImage), bounded by IMAGE_MAX_BYTES
     )
     app.router.add_route("*", "/graphql", view)
     ops.add_ops_routes(app)  # /healthz, /readyz, /metrics, graceful shutdown

@@ -508,6 +508,9 @@ class LivecartGraphQLView(GraphQLView):
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         """Strawberry answers a request it cannot read (empty query, broken JSON, variables that
         are no object, a wrong method) in plain text: ours says it in GraphQL's shape, with a code."""
+        refusal = _bound_upload(request)
+        if refusal is not None:
+            return refusal
         try:
             return await self.run(request=request)
         except HTTPException as exc:
@@ -692,6 +695,25 @@ class LivecartGraphQLView(GraphQLView):
         request[_WS_RESPONSE] = ws
         ops.websocket_opened(request.app, ws)
         return ws
+
+
+# Room for the multipart request's other parts (operations, map, part headers) beside the image.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+
+def _bound_upload(request: web.Request) -> web.Response | None:
+    """A multipart request (an image upload) is read whole by strawberry, with no limit of its own:
+    refuse it before reading when it says it is larger than an image may be, or does not say."""
+    if request.method != "POST" or not request.content_type.startswith("multipart/"):
+        return None
+    limit = request.app[SETTINGS].image_max_bytes
+    length = request.content_length
+    if length is not None and length <= limit + UPLOAD_OVERHEAD_BYTES:
+        return None
+    log.info("refusing an upload of %s bytes (limit %d)", length, limit)
+    message = f"image: at most {limit} bytes" + ("" if length is None else f"; this request has {length}")
+    body = _http_error(message + ".", ErrorCode.BAD_USER_INPUT.value, argument="image", limit=limit)
+    return web.json_response(body, status=413 if length is not None else 411)
 
 
 def _http_error(message: str, code: str, **extensions: object) -> dict[str, object]:

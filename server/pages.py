@@ -103,3 +103,7 @@ def add_page_routes(app: web.Application) -> None:
     router.add_get("/seller", _page("seller"), name="page-seller")
     router.add_get("/replays", _page("replays"), name="page-replays")
     router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    # Product images uploaded through setProductImage (issue 18); their names are content hashes.
+    images = pathlib.Path(app[SETTINGS].image_dir)
+    images.mkdir(parents=True, exist_ok=True)
+    router.add_static("/images/", images, name="images", append_version=False)

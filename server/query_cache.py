@@ -29,7 +29,7 @@ from aiohttp import web
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from schema.document_cache import operation_type, selects_caller_fields
+from schema.document_cache import operation_type, selects_caller_fields, selects_clock_fields
 from server.appkeys import REQUEST_REDIS, SETTINGS
 from server.settings import Settings
 
@@ -119,7 +119,7 @@ class QueryCache:
                 return None
         if not isinstance(query, str) or not (name is None or isinstance(name, str)):
             return None
-        if operation_type(query, name) != "query" or selects_caller_fields(query):
+        if operation_type(query, name) != "query" or selects_caller_fields(query) or selects_clock_fields(query):
             return None
         return (query, name, variables)
 

@@ -52,6 +52,8 @@ class Settings:
     websocket_init_timeout_seconds: int = 10  # connection_init must arrive within this, else close 4408
     shutdown_timeout_seconds: int = 15
     workers: int = 1
+    image_max_bytes: int = 2 * 1024 * 1024  # a product image upload larger than this is refused (issue 18)
+    image_dir: str = "./var/images"  # where uploaded product images are kept, served at /images/
     # Shared query results (server/query_cache.py): how long one may serve when no write of ours
     # changed the data since; it bounds how late writes made outside livecart show. 0: off.
     query_cache_seconds: float = 1.0
@@ -159,7 +161,7 @@ class Settings:
         for name in (
             "token_ttl_seconds", "viewer_session_ttl_seconds", "database_pool_size",
             "websocket_connections_per_address", "websocket_max_message_bytes", "websocket_subscriptions_per_connection",
-            "websocket_init_timeout_seconds", "shutdown_timeout_seconds", "workers",
+            "websocket_init_timeout_seconds", "shutdown_timeout_seconds", "workers", "image_max_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()}: must be a positive whole number")

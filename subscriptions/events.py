@@ -12,6 +12,7 @@ Event = dict[str, Any]
 
 AUTH_CHANNEL = "auth"  # every process listens: what concerns connections, whatever stream they follow
 DIRECTORY_CHANNEL = "streams"  # which streams are live: what the home page follows
+CLOCKS_CHANNEL = "clocks"  # every process listens: deal and auction clocks, to end them on time (server/sweeper.py)
 
 
 def stream_channel(stream_id: int) -> str:
@@ -71,3 +72,31 @@ def stats_changed(stream_id: int) -> Event:
 def live_streams_changed(stream_id: int) -> Event:
     """A stream went live or ended: the list of live streams is another now."""
     return {"type": "live_streams_changed", "stream_id": stream_id}
+# ---------------------------------------------------------------- live commerce (issue 18)
+
+
+def stock_changed(stream_id: int, product_id: int, bought: bool = False, buyer_id: int | None = None) -> Event:
+    """Units of a product offered on the stream moved (a purchase): coalesced by the hub to two a
+    second per stream, the newest naming the product of the "someone just bought" line."""
+    return {"type": "stock_changed", "stream_id": stream_id, "product_id": product_id, "bought": bought, "buyer_id": buyer_id}
+
+
+def sold_out(stream_id: int, product_id: int) -> Event:
+    """A product or a deal ran out: never coalesced, so it shows at once."""
+    return {"type": "sold_out", "stream_id": stream_id, "product_id": product_id}
+
+
+def deal_changed(stream_id: int, deal_id: int) -> Event:
+    """A flash deal started or ended."""
+    return {"type": "deal_changed", "stream_id": stream_id, "deal_id": deal_id}
+
+
+def auction_changed(stream_id: int, auction_id: int) -> Event:
+    """An auction started, took a bid or ended: every one is pushed."""
+    return {"type": "auction_changed", "stream_id": stream_id, "auction_id": auction_id}
+
+
+def clock_set(kind: str, ident: int, ends_at) -> Event:
+    """A deal's or an auction's clock was set (start, or a bid in the counter-bid window): every
+    process times its end."""
+    return {"type": "clock_set", "kind": kind, "id": ident, "ends_at": ends_at.isoformat()}

@@ -34,6 +34,7 @@ COALESCED: dict[str, tuple[str, float]] = {
     "viewers_changed": ("viewers_changed", 0.5),
     "reactions_changed": ("reactions_changed", 0.5),
     "stats_changed": ("stats_changed", 1.0),
+    "stock_changed": ("stock_changed", 0.5),  # live stock (issue 18); sold_out is never held back
 }
 # Events that move the seller's figures; each also schedules one coalesced stats_changed.
 STATS_SOURCES = frozenset(

@@ -5,6 +5,7 @@
 import { LiveSocket, goToLogin, gql } from "/static/graphql.js";
 import { ownerModeration } from "/static/moderation.js";
 import { cameraReady, publishCamera, publishing, setupCamera, showCameraError, stopPublishing, watchMediaStatus } from "/static/media.js";
+import { startSellerCommerce } from "/static/commerce.js";
 import { $, CommentFeed, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, runningClock } from "/static/ui.js";
 
 const STATS_FIELDS = "streamId durationSeconds viewerCount uniqueViewers peakViewers likes dislikes comments orders itemsSold revenue";
@@ -106,6 +107,7 @@ function renderStatus(status) {
   fill($("#manage-note"), STATE_NOTES[status] || "");
   $("#connection").hidden = status === "ENDED";
   renderCameraButton();
+  if (status === "LIVE" && dash.socket) startSellerCommerce({ streamId: dash.id, socket: dash.socket }).catch(() => {});
 }
 
 /** "Send my camera" while LIVE with a camera set up: Go Live does it for a SCHEDULED stream. */
@@ -393,5 +395,6 @@ export async function openDashboard(id, seller) {
   wireBroadcast(stream);
   if (stream.status !== "ENDED") dash.socket = subscribe();
   if (dash.socket) dash.moderation.follow(dash.socket);
+  if (stream.status === "LIVE") renderStatus("LIVE");  // with the socket now: the deal and auction controls
   window.livecart = { streamId: id, socket: dash.socket, dash };
 }

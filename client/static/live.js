@@ -5,6 +5,7 @@
 import { GraphQLError, LiveSocket, getToken, goToLogin, gql, loginUrl } from "/static/graphql.js";
 import { roleBadge, viewerModeration } from "/static/moderation.js";
 import { attachVideo } from "/static/video.js";
+import { confirmQuantity, newIdempotencyKey, rememberPending, startLiveCommerce, takePending } from "/static/commerce.js";
 import {
   $, CommentFeed, currentUser, fill, showConnection, formatDuration, formatMoney, formatTime, h, notify, politeAnnouncer,
   renderAccount, runningClock, trackHeaderHeight,
@@ -31,8 +32,8 @@ const LEAVE = `mutation($id: ID!) { leaveStream(sessionId: $id) }`;
 const REACT = `mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes dislikes } }`;
 const CLEAR_REACTION = `mutation($s: ID!) { clearReaction(streamId: $s) { likes dislikes } }`;
 const POST_COMMENT = `mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { ${COMMENT_FIELDS} } }`;
-const BUY_NOW = `mutation($p: ID!, $s: ID) {
-  buyNow(productId: $p, quantity: 1, streamId: $s) { id total items { quantity product { ${PRODUCT_FIELDS} } } }
+const BUY_NOW = `mutation($p: ID!, $q: Int!, $s: ID, $k: String, $n: Boolean! = false) {
+  buyNow(productId: $p, quantity: $q, streamId: $s, idempotencyKey: $k, showMyName: $n) { id total items { quantity product { ${PRODUCT_FIELDS} } } }
 }`;
 const ADD_TO_CART = `mutation($p: ID!, $s: ID) { addToCart(productId: $p, quantity: 1, streamId: $s) { total items { quantity } } }`;
 const CART = `{ cart { total items { quantity } } }`;
@@ -238,9 +239,11 @@ function renderCart(cart) {
 
 // ---------------------------------------------------------------- actions
 
-/** Runs an action that needs a login; a logged-out viewer goes to log in and comes back here. */
-async function asViewer(action) {
+/** Runs an action that needs a login; a logged-out viewer goes to log in and comes back here,
+ * where `pending` (what they clicked) is done or offered again (commerce.js). */
+async function asViewer(action, pending = null) {
   if (!loggedIn()) {
+    if (pending) rememberPending({ ...pending, streamId });
     goToLogin();
     return undefined;
   }
@@ -265,7 +268,7 @@ async function react(kind) {
     state.myReaction = clearing ? null : kind;
     renderCounts(clearing ? data.clearReaction : data.react);
     renderMyReaction();
-  });
+  }, { kind: "react", reaction: kind });
 }
 
 async function postComment(event) {
@@ -292,11 +295,13 @@ async function postComment(event) {
 
 async function buyNow(product, button) {
   await asViewer(async () => {
+    const answer = await confirmQuantity(product);
+    if (!answer) return;
     button.disabled = true;
     try {
       // After the end the page is a shop: an ordinary order, not one of the broadcast's.
       const from = state.stream?.status === "ENDED" ? null : streamId;
-      const data = await gql(BUY_NOW, { p: product.id, s: from });
+      const data = await gql(BUY_NOW, { p: product.id, q: answer.quantity, s: from, k: newIdempotencyKey(), n: answer.showName });
       const order = data.buyNow;
       notify(`Ordered ${product.name}: ${formatMoney(order.total)}. Thank you!`, "success");
       for (const item of order.items) updateProductStock(item.product);
@@ -306,7 +311,19 @@ async function buyNow(product, button) {
     } finally {
       button.disabled = false;
     }
-  });
+  }, { kind: "buyNow", productId: product.id });
+}
+
+/** A guest who clicked Like, Add to Cart or Buy Now and logged in: Like and Add to Cart are done,
+ * Buy Now is offered again (it asks how many and confirms anyway). */
+function resumePending(stream) {
+  const pending = takePending(streamId);
+  if (!pending) return;
+  const product = stream.featuredProducts.find((p) => p.id === pending.productId);
+  const button = document.querySelector(`.product[data-product-id="${CSS.escape(pending.productId || "")}"] .buy-now`) || document.createElement("button");
+  if (pending.kind === "react" && state.myReaction !== pending.reaction) react(pending.reaction);
+  else if (pending.kind === "addToCart" && product) addToCart(product, document.createElement("button"));
+  else if (pending.kind === "buyNow" && product) buyNow(product, button);
 }
 
 async function addToCart(product, button) {
@@ -319,7 +336,7 @@ async function addToCart(product, button) {
     } finally {
       button.disabled = false;
     }
-  });
+  }, { kind: "addToCart", productId: product.id });
 }
 
 async function checkout() {
@@ -503,6 +520,9 @@ async function start() {
   subscribe();
   state.moderation = viewerModeration({ streamId, socket: state.socket, feed: state.feed, renderCounts });
   join();
+  // After joining: the presence request goes first, commerce's own reads after it.
+  startLiveCommerce({ streamId, socket: state.socket, buy: buyNow, asViewer });
+  if (user) resumePending(stream);
   window.addEventListener("pagehide", leave);
   // A page restored from the back/forward cache left on pagehide: it is watching again.
   window.addEventListener("pageshow", (event) => event.persisted && join());

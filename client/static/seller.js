@@ -2,11 +2,12 @@
 // stream to run (dashboard.js runs it).
 
 import { getToken, goToLogin, gql } from "/static/graphql.js";
+import { productImageControls } from "/static/commerce.js";
 import { openDashboard } from "/static/dashboard.js";
 import { openModeratorDashboard } from "/static/moderation.js";
 import { $, fill, formatMoney, h, notify, renderAccount, trackHeaderHeight } from "/static/ui.js";
 
-const ME = `{ me { id username vendor { id name products { id name price stock } } } }`;
+const ME = `{ me { id username vendor { id name products { id name price stock imageUrl } } } }`;
 const BECOME_VENDOR = `mutation($n: String!) { becomeVendor(name: $n) { id name } }`;
 const CREATE_PRODUCT = `mutation($n: String!, $p: Decimal!, $s: Int!, $d: String) {
   createProduct(name: $n, price: $p, stock: $s, description: $d) { id }
@@ -41,7 +42,8 @@ function renderVendor() {
     $("#my-products"),
     seller.products.length
       ? seller.products.map((p) =>
-          h("li", { dataset: { productId: p.id } }, h("strong", {}, p.name), ` · ${formatMoney(p.price)} · ${p.stock} in stock`))
+          h("li", { dataset: { productId: p.id } }, h("strong", {}, p.name), ` · ${formatMoney(p.price)} · ${p.stock} in stock`,
+            " ", productImageControls(p, () => loadMe().then(renderVendor))))
       : h("li", { class: "muted" }, "No products yet: add one to offer it on a stream."),
   );
   fill(

@@ -10,7 +10,7 @@ from tortoise.migrations.constraints import CheckConstraint
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0005_moderation')]
+    dependencies = [('models', '0006_live_commerce')]
 
     initial = False
 
