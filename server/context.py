@@ -28,6 +28,12 @@ def new_loader_scope() -> None:
     _event_loaders.set({})
 
 
+def _retrieve_exception(task: asyncio.Future) -> None:
+    """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Context:
     """Built once per HTTP request, or once per WebSocket connection."""
 
@@ -57,25 +63,23 @@ class Context:
     async def user(self) -> User | None:
         if self._user is not _UNRESOLVED:
             return self._user
-        # Fields of one answer resolve concurrently: they share the first one's lookup, and all
-        # wake in the same loop turn, so the DataLoaders they call next still batch together.
-        if self._user_lookup is not None:
-            return await asyncio.shield(self._user_lookup)
-        lookup = self._user_lookup = asyncio.get_running_loop().create_future()
+        # Fields of one answer resolve concurrently: they share one lookup, and all wake in the
+        # same loop turn, so the DataLoaders they call next still batch together. The lookup is a
+        # task of its own: graphql-core cancels a field's siblings when an error nulls their parent,
+        # and the field that happened to start the lookup must not take it down for the others
+        # (its CancelledError would escape the execution and drop the connection).
+        if self._user_lookup is None:
+            self._user_lookup = asyncio.ensure_future(self._look_up_user())
+            self._user_lookup.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(self._user_lookup)
+
+    async def _look_up_user(self) -> User | None:
         try:
             token = self.token
             self._user = await user_for_token(token) if token else None
-            lookup.set_result(self._user)
-        except asyncio.CancelledError:
-            lookup.cancel()
-            raise
-        except Exception as error:
-            lookup.set_exception(error)
-            lookup.exception()  # the first caller raises it; waiters, if any, get it too
-            raise
+            return self._user
         finally:
-            self._user_lookup = None
-        return self._user
+            self._user_lookup = None  # a failed lookup is tried again by the next caller
 
     def forget_user(self) -> None:
         self._user = _UNRESOLVED
