@@ -28,6 +28,23 @@ def new_loader_scope() -> None:
     _event_loaders.set({})
 
 
+class ShieldedLoader:
+    """A DataLoader whose loads are shielded. Fields asking for the same key share one future, and
+    graphql-core cancels a field's siblings when an error nulls their parent: a cancelled field
+    awaiting that future directly would cancel it for every other field waiting on the key."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._loader = loader
+
+    def load(self, key: Any) -> Awaitable[Any]:
+        return asyncio.shield(self._loader.load(key))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
 def _retrieve_exception(task: asyncio.Future) -> None:
     """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
     if not task.cancelled():
@@ -101,5 +118,5 @@ class Context:
             loaders = self._loaders
         loader = loaders.get(batch_load)
         if loader is None:
-            loader = loaders[batch_load] = DataLoader(load_fn=batch_load)
+            loader = loaders[batch_load] = ShieldedLoader(DataLoader(load_fn=batch_load))
         return loader
