@@ -28,6 +28,29 @@ def new_loader_scope() -> None:
     _event_loaders.set({})
 
 
+class ShieldedLoader:
+    """A DataLoader whose loads are shielded. Fields asking for the same key share one future, and
+    graphql-core cancels a field's siblings when an error nulls their parent: a cancelled field
+    awaiting that future directly would cancel it for every other field waiting on the key."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._loader = loader
+
+    def load(self, key: Any) -> Awaitable[Any]:
+        return asyncio.shield(self._loader.load(key))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+def _retrieve_exception(task: asyncio.Future) -> None:
+    """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Context:
     """Built once per HTTP request, or once per WebSocket connection."""
 
@@ -61,27 +84,25 @@ class Context:
     async def user(self) -> User | None:
         if self._user is not _UNRESOLVED:
             return self._user
-        # Fields of one answer resolve concurrently: they share the first one's lookup, and all
-        # wake in the same loop turn, so the DataLoaders they call next still batch together.
-        if self._user_lookup is not None:
-            return await asyncio.shield(self._user_lookup)
-        lookup = self._user_lookup = asyncio.get_running_loop().create_future()
+        # Fields of one answer resolve concurrently: they share one lookup, and all wake in the
+        # same loop turn, so the DataLoaders they call next still batch together. The lookup is a
+        # task of its own: graphql-core cancels a field's siblings when an error nulls their parent,
+        # and the field that happened to start the lookup must not take it down for the others
+        # (its CancelledError would escape the execution and drop the connection).
+        if self._user_lookup is None:
+            self._user_lookup = asyncio.ensure_future(self._look_up_user())
+            self._user_lookup.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(self._user_lookup)
+
+    async def _look_up_user(self) -> User | None:
         try:
             token = self.token
             record = await token_record(token) if token else None
             self._user = record.user if record else None
             self.token_expires_at = record.expires_at if record else None
-            lookup.set_result(self._user)
-        except asyncio.CancelledError:
-            lookup.cancel()
-            raise
-        except Exception as error:
-            lookup.set_exception(error)
-            lookup.exception()  # the first caller raises it; waiters, if any, get it too
-            raise
+            return self._user
         finally:
-            self._user_lookup = None
-        return self._user
+            self._user_lookup = None  # a failed lookup is tried again by the next caller
 
     def forget_user(self) -> None:
         self._user = _UNRESOLVED
@@ -103,5 +124,5 @@ class Context:
             loaders = self._loaders
         loader = loaders.get(batch_load)
         if loader is None:
-            loader = loaders[batch_load] = DataLoader(load_fn=batch_load)
+            loader = loaders[batch_load] = ShieldedLoader(DataLoader(load_fn=batch_load))
         return loader

@@ -118,3 +118,28 @@ async def test_a_nul_in_a_name_is_bad_input_and_names_no_account(client):
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "name"}
     error = await client.error(LOGIN, {"u": "seller\x00", "p": "correct horse"})
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_field_cancelled_mid_lookup_of_the_caller_leaves_its_siblings_their_answer(client):
+    """graphql-core cancels a field's siblings once an error nulls their parent; the field that
+    happened to start the caller's lookup must not cancel it for the fields still waiting on it
+    (their CancelledError escaped the execution: the server dropped the connection, no answer)."""
+    from tests.support import make_vendor
+
+    seller = await make_vendor(client, "lookup-seller")
+    buyer = await register(client, "lookup-buyer")
+    stream_ids = []
+    for title in ("Live", "Past"):
+        created = await client.data('mutation($t: String!) { createStream(title: $t, productIds: []) { id } }', {"t": title}, token=seller.token)
+        stream_ids.append(created["createStream"]["id"])
+        await client.data("mutation($id: ID!) { startStream(id: $id) { id } }", {"id": stream_ids[-1]}, token=seller.token)
+    ended = await client.data(
+        "mutation($id: ID!) { endStream(id: $id, action: SAVE) { savedStream { id } } }", {"id": stream_ids[1]}, token=seller.token
+    )
+    saved = ended["endStream"]["savedStream"]["id"]
+    query = f'{{ liveStreams {{ comments(limit: 0) {{ id }} streamKey }} savedStream(id: {saved}) {{ stats {{ revenue }} }} }}'
+    for _ in range(20):
+        response = await client.http.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {buyer.token}"})
+        assert response.status == 200
+        codes = {error["extensions"]["code"] for error in (await response.json())["errors"]}
+        assert "INTERNAL_SERVER_ERROR" not in codes and "BAD_USER_INPUT" in codes
