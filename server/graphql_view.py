@@ -545,6 +545,18 @@ class LivecartGraphQLView(GraphQLView):
                 adapter.stop()
             self.release_websocket(request)
 
+    async def run_upload(self, request: web.Request, context: Any, root_value: Any, media: str) -> web.StreamResponse:
+        """A file upload (GraphQL multipart request: operations, map, files) is read by strawberry,
+        bounded by _bound_upload. Its document is inside the multipart body, out of reach of the
+        trusted-documents check, so with TRUSTED_DOCUMENTS set uploads are refused (images then go
+        by their https URL)."""
+        if self.persisted(request).trusted is not None:
+            return self.refuse(
+                400, "Uploads are not accepted with trusted documents: give the image's https URL.",
+                ErrorCode.PERSISTED_QUERY_NOT_ALLOWED.value,
+            )
+        return self._in_media_type(await super().run(request, context, root_value), media)
+
     async def run_http(self, request: web.Request, context: Any, root_value: Any) -> web.StreamResponse:
         """GET and POST: the media type first (406 when none offered fits), then the parameters
         (persisted documents resolved), then a stream (SSE, multipart), a shared query result,
@@ -562,6 +574,8 @@ class LivecartGraphQLView(GraphQLView):
             return await self.render_graphql_ide(request)
         if request.method not in ("GET", "POST"):
             return self.refuse(405, "GraphQL only supports GET and POST requests.", ErrorCode.BAD_USER_INPUT.value, headers={"Allow": "GET, POST"})
+        if request.method == "POST" and request.content_type.startswith("multipart/"):
+            return await self.run_upload(request, context, root_value, media)
         params = await graphql_http.read_params(request)
         try:
             params = await self.persisted(request).resolve(params)

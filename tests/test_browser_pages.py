@@ -186,6 +186,7 @@ async def test_on_a_phone_the_video_fills_the_screen_with_the_chat_and_the_featu
     await expect(page.locator("#products .product")).to_have_count(2)
     # Buy Now from the pinned card buys (and counts for the stream).
     await page.locator("#featured .buy-now").click()
+    await page.click("#buy-confirm")  # Buy Now asks how many (1) and confirms (issue 18)
     await expect(page.locator(".toast-success")).to_contain_text("Ordered Product 0: $12.50")
     await expect(page.locator("#featured .stock")).to_have_text("4 left")
 

@@ -360,8 +360,10 @@ EDGES: dict[str, list[Any]] = {
     ],
     "String": ["", " ", "x" * 10_000, "a\x00b", "\ud800", "\u202e\U0001f600", "javascript:alert(1)", "//evil.example"],
     "Boolean": [None, "true", 0],
+    # A file comes only in a multipart request: in JSON an Upload variable is some other value.
+    "Upload": ["not-a-file", 1, {"filename": "x.png"}],
 }
-GOOD = {"ID": "1", "Int": 1, "Decimal": "1.00", "DateTime": "2030-01-01T00:00:00+00:00", "Boolean": True}
+GOOD = {"ID": "1", "Int": 1, "Decimal": "1.00", "DateTime": "2030-01-01T00:00:00+00:00", "Boolean": True, "Upload": None}
 GOOD_STRINGS = {"password": "correct horse", "imageUrl": "https://example.com/a.png", "videoUrl": "https://example.com/a.mp4"}
 GOOD_FOR_FIELD = {"startStream": {"id": "3"}, "endStream": {"id": "3"}}  # the scheduled one: stream 1 stays live
 
