@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -103,3 +104,22 @@ class CatalogMutation:
         self, info: Info, product_id: strawberry.ID, image: Upload | None = None, image_url: str | None = None
     ) -> Product:
         return Product.from_model(await r.set_product_image(info, product_id, image, image_url))
+
+
+@strawberry.type
+class ProductOnStream:
+    """What deals, auctions and a stream's orders share: their own id, the stream's, and the product."""
+
+    model: strawberry.Private[Any]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.model.id))
+
+    @strawberry.field
+    def stream_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.model.stream_id))
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        return Product.from_model(await r.product_by_id(info, self.model.product_id))

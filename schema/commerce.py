@@ -18,7 +18,7 @@ from resolvers import catalog as catalog_r
 from resolvers import commerce as r
 from resolvers import engagement as engagement_r
 from resolvers import user as user_r
-from schema.catalog import Product
+from schema.catalog import Product, ProductOnStream
 from schema.cost import list_size
 from schema.engagement import Viewer
 from schema.permissions import IsAuthenticated
@@ -63,24 +63,12 @@ async def stream_stats(info: Info, stream_id: int) -> StreamStats:
 
 
 @strawberry.type
-class StreamOrder:
+class StreamOrder(ProductOnStream):
     model: strawberry.Private[m.StreamOrder]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.id))
 
     @strawberry.field
     def order_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.model.order_id))
-
-    @strawberry.field
-    def stream_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.stream_id))
-
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
-        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
 
     @strawberry.field
     def quantity(self) -> int:

@@ -17,7 +17,7 @@ from models.fields import MAX_PAGE
 from models.user import utcnow
 from resolvers import catalog as catalog_r
 from resolvers import live as r
-from schema.catalog import Product
+from schema.catalog import Product, ProductOnStream
 from schema.commerce import IdempotencyKeyArg
 from schema.cost import list_size
 from schema.engagement import Comment
@@ -59,20 +59,8 @@ class DealStatus(enum.Enum):
 
 
 @strawberry.type(description="A flash deal: the deal price for `quantity` units, at most `perBuyerLimit` per buyer.")
-class FlashDeal:
+class FlashDeal(ProductOnStream):
     model: strawberry.Private[m.FlashDeal]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.id))
-
-    @strawberry.field
-    def stream_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.stream_id))
-
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
-        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
 
     @strawberry.field
     def price(self) -> Decimal:
@@ -176,20 +164,8 @@ async def _owns_stream(info: Info, stream_id: int) -> None:
 
 
 @strawberry.type(description="A live auction of one unit. " + INCREMENT_RULES)
-class Auction:
+class Auction(ProductOnStream):
     model: strawberry.Private[m.Auction]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.id))
-
-    @strawberry.field
-    def stream_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.model.stream_id))
-
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
-        return Product.from_model(await catalog_r.product_by_id(info, self.model.product_id))
 
     @strawberry.field
     def starting_price(self) -> Decimal:

@@ -7,19 +7,16 @@ Skips where tests/test_browser.py skips (no Chromium or Playwright); .ci/run ins
 from __future__ import annotations
 
 import contextlib
-import pathlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
 
-from server.app import create_app
 from server.settings import Settings
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Dialogs, new_page, pytestmark, unique  # noqa: F401 - its skips
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Dialogs, new_page, pytestmark, serve, unique  # noqa: F401 - its skips
 
 try:
     from playwright.async_api import async_playwright, expect
@@ -40,17 +37,11 @@ PLAYING = """([selector, after]) => {
 
 @contextlib.asynccontextmanager
 async def serve_with_media(settings: Settings) -> AsyncIterator[str]:
-    port = PORTS.take()
-    base = f"http://127.0.0.1:{port}"
     media_dir = tempfile.mkdtemp(prefix="livecart-media-")
-    app = create_app(settings.replace(port=port, public_url=base, media_dir=media_dir))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield base
+        async with serve(settings, PORTS, media_dir=media_dir) as base:
+            yield base
     finally:
-        await runner.cleanup()
         shutil.rmtree(media_dir, ignore_errors=True)
 
 

@@ -5,33 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from server.app import create_app
 from server.settings import Settings
 from tests.processes import Ports
 from tests.realtime_support import live_stream
 from tests.support import make_vendor
 from tests.test_browser import browser, pytestmark  # noqa: F401 - the fixture and the skip conditions
+from tests.test_browser import serve as serve_app
 
 PORTS = Ports(19450, 19499)
 
 
-@contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    port = PORTS.take()
-    base = f"http://127.0.0.1:{port}"
-    runner = web.AppRunner(create_app(settings.replace(port=port, public_url=base)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield base
-    finally:
-        await runner.cleanup()
+def serve(settings: Settings) -> contextlib.AbstractAsyncContextManager[str]:
+    return serve_app(settings, PORTS)
 
 
 async def set_query(page, text: str) -> None:
