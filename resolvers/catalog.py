@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from models import catalog
 from models.catalog import Product, Vendor
-from models.errors import forbidden, not_found
+from models.errors import bad_input, forbidden, not_found
 from models.fields import check_first, parse_id
 from resolvers.loaders import rows_by_id, rows_grouped
 from server import ratelimit
@@ -71,6 +71,9 @@ async def set_product_image(info: Info, product_id: str, image, image_url: str |
     if not await Vendor.exists(id=product.vendor_id, user_id=user.id):
         raise forbidden("Only the product's seller may change its image.")
     settings = info.context.settings
+    if image is not None and not callable(getattr(image, "read", None)):
+        # An Upload variable given in a JSON body (a string, a number...) is no file.
+        raise bad_input("image", "must be a file sent in a multipart request (the GraphQL multipart request spec)")
     data = image.read() if image is not None else None
     return await catalog.set_product_image(
         product, data=data, url=image_url, directory=settings.image_dir, max_bytes=settings.image_max_bytes
