@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from client.livecart_client import LivecartClient, LivecartError
 from models.catalog import Product
 from models.stream import LiveStream, StreamStatus
 from subscriptions import events
+from subscriptions.hub import COALESCED
 from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
     listening, live_stream, next_of, publish, pump, until, view_of, viewers_now,
@@ -164,13 +166,19 @@ async def test_viewer_count_now_then_coalesced_changes_then_final_state(client):
     async with LivecartClient(base_url(client)) as viewer:
         counts = viewer.subscribe(VIEWERS, {"s": str(stream.id)})
         assert (await next_of(counts))["viewerCount"] == {"streamId": str(stream.id), "count": 7}
+        started = time.monotonic()
         for n in range(8, 58):  # fifty changes at once
             await viewers_now(client, stream.id, n)
+        took = time.monotonic() - started
         seen = [(await next_of(counts))["viewerCount"]["count"]]
         while seen[-1] != 57:
             seen.append((await next_of(counts))["viewerCount"]["count"])
-        # The first change at once, the rest collapsed into the newest: never fifty messages.
-        assert len(seen) <= 3 and seen == sorted(seen) and seen[0] >= 8, seen
+        # The first change at once, the rest collapsed into the newest: at most one message per
+        # interval while the changes last (a loaded machine stretches the fifty over a few
+        # intervals), never fifty messages.
+        interval = COALESCED["viewers_changed"][1]
+        assert len(seen) <= 2 + took / interval and seen == sorted(seen) and seen[0] >= 8, (seen, took)
+        assert len(seen) < 50, seen
 
         await LiveStream.filter(id=stream.id).update(status=StreamStatus.ENDED, viewer_count=0)
         await publish(client, stream.id, events.stream_updated(stream.id))
