@@ -57,10 +57,12 @@ async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
-async def _freeze_startup_heap(app: web.Application) -> None:
+async def freeze_startup_heap(app: web.Application) -> None:
     """What start-up built (the schema, graphql-core's types, the models, the pages) lives as
     long as the process: moved out of the garbage collector's view, a full collection no longer
-    walks it, which on a busy server stalled the event loop (and every request) for tens of ms."""
+    walks it, which on a busy server stalled the event loop (and every request) for tens of ms.
+    For a process that serves one app (`livecart serve`): frozen objects are never collected, so
+    a process that makes app after app (the tests) must not."""
     gc.collect()
     gc.freeze()
 
@@ -85,5 +87,4 @@ def create_app(settings: Settings) -> web.Application:
     add_page_routes(app)  # the web pages of client/
     add_ingest_routes(app)  # nginx-rtmp's hooks, and HLS and recordings from MEDIA_DIR
     add_whip_routes(app)  # going live from a browser (needs the database and broker above)
-    app.on_startup.append(_freeze_startup_heap)
     return app

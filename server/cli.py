@@ -67,7 +67,7 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
     on_shutdown closes WebSockets with 1001, in-flight requests get SHUTDOWN_TIMEOUT_SECONDS."""
     from aiohttp import web
 
-    from server.app import create_app
+    from server.app import create_app, freeze_startup_heap
     from server.middleware import configure_logging
 
     configure_logging(settings)  # LOG_FORMAT=json: one JSON object per line, with request ids
@@ -76,8 +76,10 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
         print(f"livecart: serving GraphQL at http://{settings.host}:{settings.port}/graphql", flush=True)
         if settings.log_format == "text":  # JSON logs are read by machines: one object per line after the banner
             print(pages_banner(settings), flush=True)
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,

@@ -152,6 +152,33 @@ async def client(aiohttp_client, settings: Settings) -> GraphQLClient:
 
 
 
+# ---------------------------------------------------------------- reports
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """CPython 3.11.7's ast.parse can raise `SystemError: AST constructor recursion depth
+    mismatch` (CPython gh-106905) when pytest parses a test's source to show a failure; under
+    pytest-xdist that error ended the worker and with it the whole run (INTERNALERROR). The failure
+    is then reported with a plain traceback instead: still a failure, never a lost run."""
+    try:
+        return (yield)
+    except SystemError as error:
+        import traceback
+
+        from _pytest.reports import TestReport
+
+        excinfo = call.excinfo
+        try:
+            text = "".join(traceback.format_exception(excinfo.value)) if excinfo else ""
+        except SystemError:  # Python's own traceback parses source lines too (for its ^^^ marks)
+            text = "".join(traceback.format_exception_only(excinfo.value)) if excinfo else ""
+        return TestReport(
+            item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
+            f"{text}\n(pytest's own report of this failure broke: {error})", call.when, [],
+            call.duration, call.start, call.stop,
+        )
+
+
 # ---------------------------------------------------------------- exit
 
 def pytest_sessionfinish(session, exitstatus) -> None:
