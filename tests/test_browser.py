@@ -182,6 +182,9 @@ async def viewer_logs_in_from_the_stream(page: "Page", stream_id: str, username:
     await page.wait_for_url(ends_with(f"/live/{stream_id}"))
     await expect(page.locator("#stream-title")).to_have_text("Mugs, fresh from the kiln")
     await expect(page.locator("#chat-login")).to_be_visible()
+    # Counted as a guest first (a Like before that join is answered would leave its goodbye
+    # without a session to end, and the guest counted until the session lapses: see the note).
+    await page.wait_for_function("() => Boolean(window.livecart && window.livecart.state.session)")
 
     await page.click("#like-button")
     await page.wait_for_url(ends_with(f"/login?return=%2Flive%2F{stream_id}"))

@@ -59,6 +59,7 @@ const COMMENTS_AT = `query($id: ID!, $f: Int!, $t: Int!) {
   }
 }`;
 const WINDOW = 30; // seconds each side of the moment
+const MAX_SHOWN = 200; // the chat's newest lines up to the moment; older ones leave the page
 
 const replay = { id: null, timeline: null, at: 0, shown: null, comments: [], window: null };
 
@@ -67,7 +68,10 @@ async function loadComments(at) {
   replay.window = window;
   const data = await gql(COMMENTS_AT, { id: replay.id, f: window[0], t: window[1] });
   if (replay.window !== window) return; // a later seek asked for another window
-  replay.comments = data.replayTimeline.comments;
+  // Kept with what earlier windows brought: the chat reads as history up to the moment shown.
+  const known = new Map(replay.comments.map((c) => [c.comment.id, c]));
+  for (const c of data.replayTimeline.comments) known.set(c.comment.id, c);
+  replay.comments = [...known.values()].sort((a, b) => a.offsetSeconds - b.offsetSeconds || Number(a.comment.id) - Number(b.comment.id));
   renderComments(replay.at);
 }
 
@@ -77,7 +81,7 @@ function needsComments(at) {
 }
 
 function renderComments(at) {
-  fill($("#replay-comments"), replay.comments.filter((c) => c.offsetSeconds <= at).map((c) =>
+  fill($("#replay-comments"), replay.comments.filter((c) => c.offsetSeconds <= at).slice(-MAX_SHOWN).map((c) =>
     h("li", { class: "comment", dataset: { commentId: c.comment.id, offset: c.offsetSeconds } },
       h("span", { class: "muted small" }, formatDuration(c.offsetSeconds)), " ",
       h("span", { class: "author" }, c.comment.author.username), " ",
