@@ -11,9 +11,8 @@ import strawberry
 from strawberry.types import Info
 
 from models import live as m
-from models.catalog import Vendor
-from models.errors import forbidden
 from models.fields import MAX_PAGE
+from models.moderation import owned_stream
 from models.user import utcnow
 from resolvers import catalog as catalog_r
 from resolvers import live as r
@@ -154,15 +153,6 @@ class AuctionBidder:
         return await user_type(info, self.user_id)
 
 
-async def _owns_stream(info: Info, stream_id: int) -> None:
-    from models.stream import LiveStream
-
-    user = await info.context.require_user()
-    stream = await LiveStream.get(id=stream_id)
-    if not await Vendor.exists(id=stream.vendor_id, user_id=user.id):
-        raise forbidden("Only the stream's seller may see the bidders.")
-
-
 @strawberry.type(description="A live auction of one unit. " + INCREMENT_RULES)
 class Auction(ProductOnStream):
     model: strawberry.Private[m.Auction]
@@ -224,7 +214,7 @@ class Auction(ProductOnStream):
         description=f"Owner only: everyone who bid, highest first (the first {MAX_PAGE}).", metadata=list_size(MAX_PAGE)
     )
     async def bidders(self, info: Info) -> list[AuctionBidder]:
-        await _owns_stream(info, self.model.stream_id)
+        await owned_stream(self.model.stream_id, (await info.context.require_user()).id)  # the one policy
         rows = (await m.bidders_of(self.model.id))[:MAX_PAGE]
         return [AuctionBidder(user_id=u, highest_bid=h, bids=c) for u, h, c in rows]
 

@@ -83,20 +83,33 @@ async def _follow(
             yield step
 
 
+async def _follow_rows(
+    info: Info,
+    stream_id: strawberry.ID,
+    kinds: frozenset[str],
+    key: str,
+    load: Callable[[Any, int], Awaitable[Any]],
+    **options: bool,
+) -> AsyncGenerator[Any, None]:
+    """One row per event (its id under `key`), read once per process for all subscribers by
+    `load` (None: gone before it was read, nothing to send); nothing for the initial and ended steps."""
+    reader = _ContextOnly(info.context)
+
+    async def row_of(event: SharedEvent) -> Any:
+        row_id = event[key]
+        return await event.once(load.__name__, lambda: load(reader, row_id))
+
+    async for value in _follow(info, stream_id, kinds, row_of, detachable=True, **options):
+        if not isinstance(value, Step):
+            yield value
+
+
 @strawberry.type
 class RealtimeSubscription:
     @strawberry.subscription
     async def comment_added(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
-        reader = _ContextOnly(info.context)
-
-        async def comment_of(event: SharedEvent) -> Comment | None:
-            comment_id = event["comment_id"]
-            # None when deleted before we read it: nothing to show
-            return await event.once("comment", lambda: comment_by_id(reader, comment_id))
-
-        async for value in _follow(info, stream_id, COMMENTS, comment_of, detachable=True):
-            if isinstance(value, Comment):
-                yield value
+        async for comment in _follow_rows(info, stream_id, COMMENTS, "comment_id", comment_by_id):
+            yield comment
 
     @strawberry.subscription(description="The count now, at once, then each change.")
     async def viewer_count(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ViewerCount, None]:
@@ -140,15 +153,8 @@ class RealtimeSubscription:
 
     @strawberry.subscription(description="Owner only.")
     async def order_placed(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamOrder, None]:
-        reader = _ContextOnly(info.context)
-
-        async def order_of(event: SharedEvent) -> StreamOrder | None:
-            order_id = event["stream_order_id"]
-            return await event.once("order", lambda: stream_order_by_id(reader, order_id))
-
-        async for value in _follow(info, stream_id, ORDERS, order_of, owner_only=True, detachable=True):
-            if isinstance(value, StreamOrder):
-                yield value
+        async for order in _follow_rows(info, stream_id, ORDERS, "stream_order_id", stream_order_by_id, owner_only=True):
+            yield order
 
     @strawberry.subscription(
         description="Owner only: the figures now, at once, then on each change, at most once a second."
@@ -201,15 +207,8 @@ class RealtimeSubscription:
 
     @strawberry.subscription(description="Owner and moderators: comments that wait for approval.")
     async def comment_held(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
-        reader = _ContextOnly(info.context)
-
-        async def comment_of(event: SharedEvent) -> Comment | None:
-            comment_id = event["comment_id"]
-            return await event.once("held", lambda: held_comment_by_id(reader, comment_id))
-
-        async for value in _follow(info, stream_id, HELD, comment_of, moderators_only=True, detachable=True):
-            if isinstance(value, Comment):
-                yield value
+        async for comment in _follow_rows(info, stream_id, HELD, "comment_id", held_comment_by_id, moderators_only=True):
+            yield comment
 
     @strawberry.subscription(
         description=f"The streams LIVE now (as liveStreams: the first `first`, 1 to {MAX_PAGE}), at once, then again "
