@@ -11,12 +11,15 @@ VENDORED := client/static/vendor/.installed
 .PHONY: serve test install demo-data schema clean bench vendor
 
 # The vendored files first: the package data names client/static/vendor, which must exist to install.
+# setuptools' advice on editable installs (folders named like packages take precedence) is how this
+# project runs from its source tree on purpose, and the vendored files are package data in folders
+# that merely look like packages (vendor/react/umd): neither is a problem to show at every install.
+QUIET_SETUPTOOLS := ignore:Editable installation,ignore:Package 'livecart.client.static.vendor
+
 $(STAMP): pyproject.toml $(VENDORED)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	@# setuptools' advice on editable installs (folders named like packages take precedence) is how
-	@# this project runs from its source tree on purpose; it is not a problem to show at every install.
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e ".[test]"
+	PYTHONWARNINGS="$(QUIET_SETUPTOOLS)" $(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 $(VENDORED): client/vendor.json client/vendor.py

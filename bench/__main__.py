@@ -19,7 +19,7 @@ from bench import fanout, flashsale, machine, polling, profile, queries
 from bench.procs import Server, livecart_server, raise_open_files_limit
 from bench.report import DEFAULT, SHARED, Results, write
 from bench.seed import seed
-from server.settings import Settings
+from livecart.server.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"

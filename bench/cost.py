@@ -26,7 +26,7 @@ import aiohttp
 
 from bench.procs import livecart_server
 from bench.seed import seed
-from schema.cost import MAX_COST
+from livecart.schema.cost import MAX_COST
 
 HERE = Path(__file__).resolve().parent
 MARKER = "<!-- bench.cost: the section below is written by `python -m bench.cost` -->"
@@ -70,8 +70,8 @@ def estimated_cost(query: str) -> int:
     from graphql.utilities import TypeInfo
     from graphql.validation import ValidationContext
 
-    from schema import build_schema
-    from schema.cost import document_cost
+    from livecart.schema import build_schema
+    from livecart.schema.cost import document_cost
 
     schema = build_schema()._schema
     document = parse(query)

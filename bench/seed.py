@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from server import db
-from server.settings import Settings
+from livecart.server import db
+from livecart.server.settings import Settings
 
 TOKEN_TTL = 24 * 3600
 UNUSABLE_PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$YmVuY2hiZW5jaGJlbmNo$bench-account-no-password-login"
@@ -57,14 +57,14 @@ async def reset_schema(database_url: str) -> None:
 
 
 async def _account(username: str) -> tuple[int, str]:
-    from models.user import User, issue_token
+    from livecart.models.user import User, issue_token
 
     user = await User.create(username=username, password_hash=UNUSABLE_PASSWORD_HASH)
     return user.id, await issue_token(user, TOKEN_TTL)
 
 
 async def _vendor_with_products(index: int, products: int) -> tuple[int, str, list[int]]:
-    from models import catalog
+    from livecart.models import catalog
 
     user_id, token = await _account(f"bench-seller-{index}")
     vendor = await catalog.become_vendor(user_id, f"Bench shop {index}")
@@ -79,7 +79,7 @@ async def _vendor_with_products(index: int, products: int) -> tuple[int, str, li
 
 
 async def _live_stream(vendor_id: int, title: str, product_ids: list[int]) -> int:
-    from models import stream
+    from livecart.models import stream
 
     row = await stream.create_stream(vendor_id, title=title, description="Bench stream", product_ids=product_ids)
     await stream.start_stream(row)
@@ -89,8 +89,8 @@ async def _live_stream(vendor_id: int, title: str, product_ids: list[int]) -> in
 async def _comments(stream_id: int, author_ids: list[int], count: int) -> None:
     from tortoise.expressions import F
 
-    from models.engagement import InteractionType, StreamInteraction
-    from models.stream import LiveStream
+    from livecart.models.engagement import InteractionType, StreamInteraction
+    from livecart.models.stream import LiveStream
 
     await StreamInteraction.bulk_create([
         StreamInteraction(stream_id=stream_id, user_id=author_ids[i % len(author_ids)],
@@ -104,7 +104,7 @@ async def seed(database_url: str, *, vendors: int = 10, products_per_vendor: int
                buyers: int = 200, comments: int = 200, sale_stock: int = 100) -> Seeded:
     """Reset the schema, migrate it, and fill it: the live page of `vendors` live streams,
     one bench stream with `comments` comments, and a flash-sale product."""
-    from models import catalog
+    from livecart.models import catalog
 
     await ensure_database(database_url)
     await reset_schema(database_url)
@@ -116,7 +116,7 @@ async def seed(database_url: str, *, vendors: int = 10, products_per_vendor: int
         for v in range(vendors):
             vendor_id, token, product_ids = await _vendor_with_products(v, products_per_vendor)
             if v == 0:
-                from models.catalog import Vendor
+                from livecart.models.catalog import Vendor
 
                 sale = await catalog.create_product(
                     await Vendor.get(id=vendor_id), name="Flash sale item", price=Decimal("9.99"),

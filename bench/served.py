@@ -41,17 +41,17 @@ def install_counter() -> None:
 
 
 def main(argv: list[str]) -> None:
-    import server.app
-    from server import cli
+    import livecart.server.app
+    from livecart.server import cli
 
-    real_create_app = server.app.create_app
+    real_create_app = livecart.server.app.create_app
 
     def create_app(settings):
         app = real_create_app(settings)
         app.router.add_get("/bench/statements", statements)
         return app
 
-    server.app.create_app = create_app
+    livecart.server.app.create_app = create_app
     install_counter()
     cli.main(["serve", *argv])
 

@@ -35,8 +35,8 @@ import time
 import numpy as np
 
 from bench import machine
-from client.livecart_client import LivecartClient
-from client.whip import WhipPublisher
+from livecart.client.livecart_client import LivecartClient
+from livecart.client.whip import WhipPublisher
 
 HERE = pathlib.Path(__file__).resolve().parent
 LIVECART = str(pathlib.Path(sys.executable).with_name("livecart"))

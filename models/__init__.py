@@ -1,9 +1,9 @@
 """Tortoise models and the domain operations on them, one module per domain."""
-from models.catalog import Product, Vendor
-from models.commerce import CartItem, Order, OrderItem, OrderStatus, StreamOrder
-from models.engagement import InteractionType, StreamInteraction, StreamViewer, StreamViewerUser
-from models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
-from models.user import AuthToken, User
+from livecart.models.catalog import Product, Vendor
+from livecart.models.commerce import CartItem, Order, OrderItem, OrderStatus, StreamOrder
+from livecart.models.engagement import InteractionType, StreamInteraction, StreamViewer, StreamViewerUser
+from livecart.models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
+from livecart.models.user import AuthToken, User
 
 __all__ = [
     "AuthToken", "CartItem", "InteractionType", "LiveStream", "Order", "OrderItem", "OrderStatus",
@@ -12,5 +12,5 @@ __all__ = [
 ]
 
 MODEL_MODULES = [
-    "models.user", "models.catalog", "models.stream", "models.engagement", "models.commerce", "models.moderation", "models.live",
+    "livecart.models.user", "livecart.models.catalog", "livecart.models.stream", "livecart.models.engagement", "livecart.models.commerce", "livecart.models.moderation", "livecart.models.live",
 ]

@@ -9,8 +9,8 @@ from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
-from models.errors import DomainError, ErrorCode, bad_input, conflict
-from models.fields import MAX_MONEY, MoneyField, plain_text, to_money
+from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict
+from livecart.models.fields import MAX_MONEY, MoneyField, plain_text, to_money
 
 
 class Vendor(Model):

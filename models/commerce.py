@@ -15,11 +15,11 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.catalog import Product
-from models.errors import DomainError, ErrorCode, bad_input, not_found
-from models.fields import MAX_TOTAL, MoneyField, to_money
-from models.stream import LiveStream, StreamProduct, StreamStatus, duration_seconds
-from models.user import utcnow
+from livecart.models.catalog import Product
+from livecart.models.errors import DomainError, ErrorCode, bad_input, not_found
+from livecart.models.fields import MAX_TOTAL, MoneyField, to_money
+from livecart.models.stream import LiveStream, StreamProduct, StreamStatus, duration_seconds
+from livecart.models.user import utcnow
 
 MAX_LINE_QUANTITY = 100
 MAX_CART_LINES = 50  # distinct products in one cart (so in one order): bounds Cart.items and Order.items
@@ -164,7 +164,7 @@ class StreamFigures:
 
 async def stream_figures(stream_id: int) -> StreamFigures | None:
     """The figures now: one statement, never cached, so a subscription sees each change."""
-    from models.engagement import _lapsed_sql
+    from livecart.models.engagement import _lapsed_sql
 
     now = utcnow()
     stream = await LiveStream.filter(id=stream_id).annotate(lapsed=_lapsed_sql(now)).first()
@@ -351,7 +351,7 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
     """Stock, order, items and stream attribution: all or nothing. Call inside a transaction.
     A line bought on a stream with a flash deal open on its product takes the deal's price and
     counts against the deal's units and the buyer's limit (models/live.py)."""
-    from models import live
+    from livecart.models import live
 
     taken, sold_out = await live.take_deals(buyer_id, lines, utcnow()) if deals else ({}, [])
     products = await _take_stock(lines)
@@ -391,7 +391,7 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
 
 async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | None:
     """The first result of an idempotency key already used by this buyer, if any."""
-    from models import live
+    from livecart.models import live
 
     if key is None:
         return None
@@ -404,7 +404,7 @@ async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | 
 async def _once(buyer_id: int, key: str | None, operation: str, act) -> Purchase:
     """Runs `act` (a transaction) once per key: the key is claimed inside the same transaction,
     so a concurrent request with the same key waits for it, then returns its result."""
-    from models import live
+    from livecart.models import live
 
     key = live.check_key(key)
     earlier = await _replay(buyer_id, key, operation)
@@ -425,7 +425,7 @@ async def checkout(buyer_id: int, idempotency_key: str | None = None) -> Purchas
 
 
 async def _claim(buyer_id: int, key: str | None, operation: str):
-    from models import live
+    from livecart.models import live
 
     return await live.claim_key(buyer_id, key, operation) if key is not None else None
 

@@ -15,9 +15,9 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.errors import bad_input, conflict, forbidden, not_found
-from models.stream import LiveStream, StreamStatus
-from models.user import User, utcnow
+from livecart.models.errors import bad_input, conflict, forbidden, not_found
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import User, utcnow
 
 
 class InteractionType(str, enum.Enum):
@@ -248,7 +248,7 @@ def session_public_id(session: StreamViewer) -> str:
 
 
 def parse_session_id(raw: str) -> tuple[int, str | None]:
-    from models.fields import parse_id
+    from livecart.models.fields import parse_id
 
     number, _, key = str(raw).partition(".")
     return parse_id("sessionId", number), key or None
@@ -346,7 +346,7 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
     tries again, now seeing the winner's row. So duplicates never exist and the counters
     follow the rows.
     """
-    from models.moderation import check_not_restricted
+    from livecart.models.moderation import check_not_restricted
 
     if kind is not None and kind not in REACTION_TYPES:
         raise ValueError(f"{kind} is not a reaction")
@@ -430,7 +430,7 @@ async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime
     """A comment, unless the chat's rules refuse it: a timeout or ban (FORBIDDEN), a blocked
     term (BAD_USER_INPUT), slow mode (RATE_LIMITED). The owner and moderators are exempt from
     all three and from review; a viewer's comment with a link is held when the stream says so."""
-    from models import moderation
+    from livecart.models import moderation
 
     now = now or utcnow()
     text = clean_comment(text)
@@ -473,7 +473,7 @@ async def visible_comment(comment_id: int) -> StreamInteraction | None:
 async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> bool:
     """Soft delete by the author, or by the stream's owner or a moderator (kept in the audit
     trail); it stops showing and counting. Returns whether it was the stream's pinned comment."""
-    from models import moderation
+    from livecart.models import moderation
 
     stream = await LiveStream.get(id=comment.stream_id)
     if comment.user_id != user_id and await moderation.chat_role(stream.vendor_id, user_id) is moderation.ChatRole.VIEWER:

@@ -35,7 +35,7 @@ def to_money(value) -> Decimal:
 def plain_text(argument: str, value: str | None) -> str | None:
     """Text as it will be stored: PostgreSQL keeps no NUL in text (and SQLite must not keep what
     PostgreSQL would refuse), so one is the caller's mistake, not a crash."""
-    from models.errors import bad_input
+    from livecart.models.errors import bad_input
 
     if value is not None and "\x00" in value:
         raise bad_input(argument, "must not contain NUL characters")
@@ -49,7 +49,7 @@ MAX_ID = 2**31 - 1
 
 def parse_id(argument: str, raw) -> int:
     """A GraphQL ID as a database key; anything else is the caller's mistake."""
-    from models.errors import bad_input
+    from livecart.models.errors import bad_input
 
     text = str(raw).strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
@@ -63,7 +63,7 @@ MAX_PAGE = 100
 
 
 def check_first(first: int, maximum: int = MAX_PAGE, argument: str = "first") -> int:
-    from models.errors import bad_input
+    from livecart.models.errors import bad_input
 
     if not 1 <= first <= maximum:
         raise bad_input(argument, f"1 to {maximum}")

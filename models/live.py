@@ -21,10 +21,10 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.errors import DomainError, ErrorCode, bad_input, conflict, not_found
-from models.fields import MAX_MONEY, MoneyField, plain_text, to_money
-from models.stream import LiveStream, StreamProduct, StreamStatus
-from models.user import utcnow
+from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict, not_found
+from livecart.models.fields import MAX_MONEY, MoneyField, plain_text, to_money
+from livecart.models.stream import LiveStream, StreamProduct, StreamStatus
+from livecart.models.user import utcnow
 
 # ---------------------------------------------------------------- the rules, stated once
 
@@ -217,7 +217,7 @@ async def start_deal(
     stream: LiveStream, product_id: int, *, price, quantity: int, per_buyer_limit: int,
     countdown_seconds: int, duration_seconds: int,
 ) -> FlashDeal:
-    from models.catalog import Product
+    from livecart.models.catalog import Product
 
     price = _price("price", price)
     if not 1 <= quantity <= MAX_DEAL_QUANTITY:
@@ -343,7 +343,7 @@ async def start_auction(
 ) -> Auction:
     """One unit of the product, taken from stock now (so the winner's order cannot fail), put back
     if nobody bids."""
-    from models.catalog import Product
+    from livecart.models.catalog import Product
 
     starting_price = _price("startingPrice", starting_price)
     _seconds("durationSeconds", duration_seconds, AUCTION_DURATION_SECONDS)
@@ -493,8 +493,8 @@ async def close_auction(auction_id: int, now: dt.datetime) -> Hammer | None:
     """Ends the auction if its clock has run out: the conditional UPDATE is won by one caller
     only (another process sweeping, a timer, a bid), which then, in the same transaction, orders
     the unit for the winner at the hammer price, or puts it back in stock. None: not this caller's."""
-    from models.catalog import Product
-    from models.commerce import Line, place_order
+    from livecart.models.catalog import Product
+    from livecart.models.commerce import Line, place_order
 
     async with in_transaction():
         won = await Auction.filter(id=auction_id, closed_at__isnull=True, ends_at__lte=now).update(closed_at=now)
@@ -598,7 +598,7 @@ async def timeline(stream: LiveStream, duration: int, start: int | None, end: in
     """What was on screen from `start` to `end` seconds (inclusive; None: the edge): comments by
     their offset, and featured products, deals and auctions as spans that overlap the range.
     A span still open when the stream ended (a deal the sweep never closed) ends at the duration."""
-    from models.engagement import InteractionType, StreamInteraction
+    from livecart.models.engagement import InteractionType, StreamInteraction
 
     begin = stream.started_at
     low = 0 if start is None else max(0, start)

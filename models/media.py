@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
-from models.errors import DomainError, ErrorCode, conflict
-from models.stream import LiveStream, StreamStatus
-from models.user import utcnow
+from livecart.models.errors import DomainError, ErrorCode, conflict
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import utcnow
 
 log = logging.getLogger("livecart.media")
 

@@ -21,13 +21,13 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models import engagement
-from models.catalog import Vendor
-from models.engagement import InteractionType, StreamInteraction
-from models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
-from models.fields import MAX_PAGE, plain_text
-from models.stream import LiveStream, StreamStatus
-from models.user import User
+from livecart.models import engagement
+from livecart.models.catalog import Vendor
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
+from livecart.models.fields import MAX_PAGE, plain_text
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import User
 
 # ---------------------------------------------------------------- the tables
 

@@ -11,9 +11,9 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.errors import bad_input, conflict, forbidden, not_found
-from models.fields import MoneyField, plain_text
-from models.user import utcnow
+from livecart.models.errors import bad_input, conflict, forbidden, not_found
+from livecart.models.fields import MoneyField, plain_text
+from livecart.models.user import utcnow
 
 
 class StreamStatus(str, enum.Enum):
@@ -133,7 +133,7 @@ async def create_stream(
     product_ids: list[int] = (),
 ) -> LiveStream:
     """A SCHEDULED stream offering the vendor's own products, in the order given."""
-    from models.catalog import Product
+    from livecart.models.catalog import Product
 
     title = plain_text("title", title).strip()
     description = plain_text("description", description)
@@ -213,14 +213,14 @@ MAX_URL_LENGTH = 1000
 async def owned_stream(stream_id: int, user_id: int) -> LiveStream:
     """The stream, if the caller sells it: NOT_FOUND for no such stream, FORBIDDEN for another seller's.
     The policy lives with the other roles (models/moderation.py)."""
-    from models import moderation
+    from livecart.models import moderation
 
     return await moderation.owned_stream(stream_id, user_id)
 
 
 async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
     """Offers the product on the stream if it is not yet, and makes it the one highlighted."""
-    from models.catalog import Product
+    from livecart.models.catalog import Product
 
     product = await Product.get_or_none(id=product_id)
     if product is None:
@@ -240,7 +240,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
         else:
             position = max((link.position for link in links), default=-1) + 1
             await StreamProduct.create(stream_id=stream.id, product_id=product_id, position=position, highlighted=True)
-        from models.live import record_featured  # the replay's timeline: what was on screen when
+        from livecart.models.live import record_featured  # the replay's timeline: what was on screen when
 
         await record_featured(stream.id, product_id)
     return locked
@@ -259,8 +259,8 @@ async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, r
 
     Returns (stream, saved stream or None, final figures).
     """
-    from models.commerce import StreamFigures
-    from models.engagement import close_sessions_of_stream
+    from livecart.models.commerce import StreamFigures
+    from livecart.models.engagement import close_sessions_of_stream
 
     if video_url is not None and not save:
         raise bad_input("videoUrl", "only a saved stream keeps a video")

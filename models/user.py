@@ -16,7 +16,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.errors import DomainError, ErrorCode, bad_input, conflict
+from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 MIN_PASSWORD_LENGTH = 8

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 from strawberry.types import Info
 
-from models import catalog
-from models.catalog import Product, Vendor
-from models.errors import bad_input, forbidden, not_found
-from models.fields import check_first, parse_id
-from resolvers.loaders import rows_by_id, rows_grouped
-from server import ratelimit
+from livecart.models import catalog
+from livecart.models.catalog import Product, Vendor
+from livecart.models.errors import bad_input, forbidden, not_found
+from livecart.models.fields import check_first, parse_id
+from livecart.resolvers.loaders import rows_by_id, rows_grouped
+from livecart.server import ratelimit
 
 
 async def load_vendors(keys: Sequence[int]) -> list[Vendor | None]:

@@ -5,16 +5,16 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
-from models import commerce
-from models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures, StreamOrder
-from models.engagement import StreamViewer
-from models.errors import not_found
-from models.fields import check_first, parse_id
-from models.user import utcnow
-from resolvers import live
-from resolvers.loaders import rows_by_id, rows_grouped
-from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from livecart.models import commerce
+from livecart.models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures, StreamOrder
+from livecart.models.engagement import StreamViewer
+from livecart.models.errors import not_found
+from livecart.models.fields import check_first, parse_id
+from livecart.models.user import utcnow
+from livecart.resolvers import live
+from livecart.resolvers.loaders import rows_by_id, rows_grouped
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders
 

@@ -9,15 +9,15 @@ from typing import Any
 
 from strawberry.types import Info
 
-from models import engagement
-from models.engagement import InteractionType, StreamInteraction, StreamViewer
-from models.errors import not_found
-from models.fields import parse_id
-from models.stream import LiveStream
-from models.user import utcnow
-from server import ratelimit
-from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from livecart.models import engagement
+from livecart.models.engagement import InteractionType, StreamInteraction, StreamViewer
+from livecart.models.errors import not_found
+from livecart.models.fields import parse_id
+from livecart.models.stream import LiveStream
+from livecart.models.user import utcnow
+from livecart.server import ratelimit
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders
 

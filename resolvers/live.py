@@ -8,15 +8,15 @@ from decimal import Decimal
 
 from strawberry.types import Info
 
-from models import live
-from models.catalog import Product
-from models.commerce import Purchase
-from models.errors import bad_input, not_found
-from models.fields import parse_id
-from models.stream import LiveStream, SavedStream, StreamProduct, owned_stream
-from models.user import User, utcnow
-from subscriptions import events
-from subscriptions.broker import Broker, publish_to_stream
+from livecart.models import live
+from livecart.models.catalog import Product
+from livecart.models.commerce import Purchase
+from livecart.models.errors import bad_input, not_found
+from livecart.models.fields import parse_id
+from livecart.models.stream import LiveStream, SavedStream, StreamProduct, owned_stream
+from livecart.models.user import User, utcnow
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import Broker, publish_to_stream
 
 log = logging.getLogger("livecart.live")
 

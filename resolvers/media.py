@@ -5,8 +5,8 @@ import asyncio
 
 from strawberry.types import Info
 
-from models import media
-from models.stream import LiveStream
+from livecart.models import media
+from livecart.models.stream import LiveStream
 
 
 async def media_status(info: Info, stream: LiveStream) -> media.MediaInfo | None:

@@ -9,14 +9,14 @@ from typing import Any
 
 from strawberry.types import Info
 
-from models import moderation
-from models.engagement import StreamInteraction
-from models.fields import parse_id
-from models.moderation import ChatRole, StreamChat
-from models.stream import LiveStream
-from models.user import User, utcnow
-from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from livecart.models import moderation
+from livecart.models.engagement import StreamInteraction
+from livecart.models.fields import parse_id
+from livecart.models.moderation import ChatRole, StreamChat
+from livecart.models.stream import LiveStream
+from livecart.models.user import User, utcnow
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders
 

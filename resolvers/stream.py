@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
-from models import media
-from models import stream as streams
-from models.catalog import Product, Vendor
-from models.errors import forbidden
-from models.fields import check_first, parse_id
-from models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
-from resolvers.loaders import rows_by_id
-from subscriptions import events
-from subscriptions.broker import publish_to_directory, publish_to_stream
+from livecart.models import media
+from livecart.models import stream as streams
+from livecart.models.catalog import Product, Vendor
+from livecart.models.errors import forbidden
+from livecart.models.fields import check_first, parse_id
+from livecart.models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
+from livecart.resolvers.loaders import rows_by_id
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_directory, publish_to_stream
 
 
 async def load_streams(keys: Sequence[int]) -> list[LiveStream | None]:

@@ -5,12 +5,12 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
-from models import user as accounts
-from models.catalog import Vendor, become_vendor
-from models.user import User
-from resolvers.loaders import rows_by_id
-from server import ratelimit
-from subscriptions import events
+from livecart.models import user as accounts
+from livecart.models.catalog import Vendor, become_vendor
+from livecart.models.user import User
+from livecart.resolvers.loaders import rows_by_id
+from livecart.server import ratelimit
+from livecart.subscriptions import events
 
 
 async def load_users(keys: Sequence[int]) -> list[User | None]:

@@ -6,22 +6,22 @@ import functools
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.catalog import CatalogMutation, CatalogQuery
-from schema.commerce import CommerceMutation, CommerceQuery
-from schema.engagement import EngagementMutation
-from schema.document_cache import DocumentCache, DocumentStore
-from schema.extensions import ErrorCodes, LivecartSchema
-from schema.inputs import StorableText
-from schema.limits import limit_extensions
-from schema.moderation import ModerationMutation, ModerationQuery
-from schema.live import LiveMutation, LiveQuery, LiveSubscription
-from schema.realtime import RealtimeSubscription
-from schema.scalars import SCALAR_OVERRIDES
-from schema.stream import StreamMutation, StreamQuery
-from schema.tracing import Traced
-from schema.user import UserMutation, UserQuery
-from server.query_cache import WritesMoveTheDataVersion
-from server.settings import Settings
+from livecart.schema.catalog import CatalogMutation, CatalogQuery
+from livecart.schema.commerce import CommerceMutation, CommerceQuery
+from livecart.schema.engagement import EngagementMutation
+from livecart.schema.document_cache import DocumentCache, DocumentStore
+from livecart.schema.extensions import ErrorCodes, LivecartSchema
+from livecart.schema.inputs import StorableText
+from livecart.schema.limits import limit_extensions
+from livecart.schema.moderation import ModerationMutation, ModerationQuery
+from livecart.schema.live import LiveMutation, LiveQuery, LiveSubscription
+from livecart.schema.realtime import RealtimeSubscription
+from livecart.schema.scalars import SCALAR_OVERRIDES
+from livecart.schema.stream import StreamMutation, StreamQuery
+from livecart.schema.tracing import Traced
+from livecart.schema.user import UserMutation, UserQuery
+from livecart.server.query_cache import WritesMoveTheDataVersion
+from livecart.server.settings import Settings
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, ModerationQuery, LiveQuery)
 MUTATIONS = (

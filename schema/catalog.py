@@ -8,12 +8,12 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
-from models import catalog as m
-from models.fields import MAX_PAGE
-from resolvers import catalog as r
-from schema.cost import list_size
-from schema.permissions import IsVendor
-from schema.user import User, user_type
+from livecart.models import catalog as m
+from livecart.models.fields import MAX_PAGE
+from livecart.resolvers import catalog as r
+from livecart.schema.cost import list_size
+from livecart.schema.permissions import IsVendor
+from livecart.schema.user import User, user_type
 
 
 @strawberry.type

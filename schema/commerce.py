@@ -11,21 +11,21 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from models import commerce as m
-from models.errors import forbidden
-from models.fields import MAX_PAGE, MAX_TOTAL
-from resolvers import catalog as catalog_r
-from resolvers import commerce as r
-from resolvers import engagement as engagement_r
-from resolvers import user as user_r
-from schema.catalog import Product, ProductOnStream
-from schema.cost import list_size
-from schema.engagement import Viewer
-from schema.permissions import IsAuthenticated
-from schema.user import User, user_type
+from livecart.models import commerce as m
+from livecart.models.errors import forbidden
+from livecart.models.fields import MAX_PAGE, MAX_TOTAL
+from livecart.resolvers import catalog as catalog_r
+from livecart.resolvers import commerce as r
+from livecart.resolvers import engagement as engagement_r
+from livecart.resolvers import user as user_r
+from livecart.schema.catalog import Product, ProductOnStream
+from livecart.schema.cost import list_size
+from livecart.schema.engagement import Viewer
+from livecart.schema.permissions import IsAuthenticated
+from livecart.schema.user import User, user_type
 
 if TYPE_CHECKING:
-    from schema.stream import LiveStream, SavedStream
+    from livecart.schema.stream import LiveStream, SavedStream
 
 
 @strawberry.type
@@ -46,7 +46,7 @@ class StreamStats:
 
     @strawberry.field(description="Of revenue, what flash deals brought in (at their deal prices).")
     async def deal_revenue(self) -> Decimal:
-        from resolvers import live as live_r
+        from livecart.resolvers import live as live_r
 
         return await live_r.deal_revenue(int(self.stream_id))
 
@@ -155,8 +155,8 @@ class EndStreamAction(enum.Enum):
 
 @strawberry.type
 class EndStreamResult:
-    stream: Annotated["LiveStream", strawberry.lazy("schema.stream")]
-    saved_stream: Annotated["SavedStream", strawberry.lazy("schema.stream")] | None = strawberry.field(
+    stream: Annotated["LiveStream", strawberry.lazy("livecart.schema.stream")]
+    saved_stream: Annotated["SavedStream", strawberry.lazy("livecart.schema.stream")] | None = strawberry.field(
         description="Null when the action was DELETE."
     )
     stats: StreamStats

@@ -44,7 +44,7 @@ from graphql import (
 )
 from strawberry.extensions import AddValidationRules, SchemaExtension
 
-from models.errors import ErrorCode
+from livecart.models.errors import ErrorCode
 
 MAX_COST = 3500
 # An answer (HTTP body, or one WebSocket result) larger than this is replaced by an error: text

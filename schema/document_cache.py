@@ -17,7 +17,7 @@ from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNo
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
-from schema.limits import MAX_DOCUMENT_BYTES, MAX_TOKENS
+from livecart.schema.limits import MAX_DOCUMENT_BYTES, MAX_TOKENS
 
 MAX_DOCUMENTS = 512
 

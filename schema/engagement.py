@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from models import engagement as m
-from models.stream import LiveStream as StreamRow
-from resolvers import engagement as r
-from resolvers import moderation as moderation_r
-from schema.cost import list_size
-from schema.permissions import IsAuthenticated
-from schema.user import User, user_type
+from livecart.models import engagement as m
+from livecart.models.stream import LiveStream as StreamRow
+from livecart.resolvers import engagement as r
+from livecart.resolvers import moderation as moderation_r
+from livecart.schema.cost import list_size
+from livecart.schema.permissions import IsAuthenticated
+from livecart.schema.user import User, user_type
 
 if TYPE_CHECKING:
-    from schema.moderation import ChatRole
+    from livecart.schema.moderation import ChatRole
 
 
 @strawberry.enum
@@ -60,8 +60,8 @@ class Comment:
         return await user_type(info, self.author_id)
 
     @strawberry.field(description="The author's role in the chat of the stream's shop (a badge for the owner and moderators).")
-    async def author_role(self, info: Info) -> Annotated["ChatRole", strawberry.lazy("schema.moderation")]:
-        from schema.moderation import ChatRole  # the moderation schema imports this one
+    async def author_role(self, info: Info) -> Annotated["ChatRole", strawberry.lazy("livecart.schema.moderation")]:
+        from livecart.schema.moderation import ChatRole  # the moderation schema imports this one
 
         role = await moderation_r.author_role(info, int(self.stream_id), self.author_id)
         return ChatRole(role.value)

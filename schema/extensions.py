@@ -16,8 +16,8 @@ from graphql import ArgumentNode, DocumentNode, Node, Visitor, visit
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from models.errors import DomainError, ErrorCode
-from schema.scalars import MONEY
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.schema.scalars import MONEY
 
 log = logging.getLogger("livecart.errors")
 
@@ -76,7 +76,7 @@ class ErrorCodes(MaskErrors):
         return getattr(context, "request", None)
 
     def _request_id(self) -> str | None:
-        from server.middleware import REQUEST_ID
+        from livecart.server.middleware import REQUEST_ID
 
         request = self._request()
         return request.get(REQUEST_ID) if request is not None else None
@@ -85,7 +85,7 @@ class ErrorCodes(MaskErrors):
         request = self._request()
         if request is None:
             return
-        from server.ops import count_graphql_errors
+        from livecart.server.ops import count_graphql_errors
 
         count_graphql_errors(request.app, [(e.extensions or {}).get("code", "") for e in errors])
 

@@ -15,7 +15,7 @@ from typing import Any
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import AddValidationRules
 
-from models.errors import ErrorCode
+from livecart.models.errors import ErrorCode
 
 PROBLEM = "text must be valid Unicode (no lone surrogates)"
 

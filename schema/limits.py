@@ -22,8 +22,8 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 
-from models.errors import ErrorCode
-from schema.cost import CostLimit, EmptySelectionSets
+from livecart.models.errors import ErrorCode
+from livecart.schema.cost import CostLimit, EmptySelectionSets
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30

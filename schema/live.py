@@ -10,21 +10,21 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models import live as m
-from models.fields import MAX_PAGE
-from models.moderation import owned_stream
-from models.user import utcnow
-from resolvers import catalog as catalog_r
-from resolvers import live as r
-from schema.catalog import Product, ProductOnStream
-from schema.commerce import IdempotencyKeyArg
-from schema.cost import list_size
-from schema.engagement import Comment
-from schema.permissions import IsAuthenticated, IsVendor
-from schema.realtime import _follow
-from schema.user import User, user_type
-from subscriptions.hub import SharedEvent
-from subscriptions.resolvers import Step
+from livecart.models import live as m
+from livecart.models.fields import MAX_PAGE
+from livecart.models.moderation import owned_stream
+from livecart.models.user import utcnow
+from livecart.resolvers import catalog as catalog_r
+from livecart.resolvers import live as r
+from livecart.schema.catalog import Product, ProductOnStream
+from livecart.schema.commerce import IdempotencyKeyArg
+from livecart.schema.cost import list_size
+from livecart.schema.engagement import Comment
+from livecart.schema.permissions import IsAuthenticated, IsVendor
+from livecart.schema.realtime import _follow
+from livecart.schema.user import User, user_type
+from livecart.subscriptions.hub import SharedEvent
+from livecart.subscriptions.resolvers import Step
 
 AuctionMode = strawberry.enum(m.AuctionMode, name="AuctionMode", description=(
     "SUDDEN_DEATH: the clock never moves. COUNTER_BID: a bid in the last windowSeconds sets the clock "

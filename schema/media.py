@@ -6,8 +6,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import media as r
-from schema.commerce import OwnerOnly
+from livecart.resolvers import media as r
+from livecart.schema.commerce import OwnerOnly
 
 
 @strawberry.type(description="The video arriving now, as its newest segment carries it.")

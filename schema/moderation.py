@@ -10,14 +10,14 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from models import moderation as m
-from models.stream import LiveStream as StreamRow
-from resolvers import moderation as r
-from models.fields import MAX_PAGE
-from schema.cost import list_size
-from schema.engagement import Comment, comment_by_id
-from schema.permissions import IsAuthenticated
-from schema.user import User, user_type
+from livecart.models import moderation as m
+from livecart.models.stream import LiveStream as StreamRow
+from livecart.resolvers import moderation as r
+from livecart.models.fields import MAX_PAGE
+from livecart.schema.cost import list_size
+from livecart.schema.engagement import Comment, comment_by_id
+from livecart.schema.permissions import IsAuthenticated
+from livecart.schema.user import User, user_type
 
 
 @strawberry.enum(description="A user's part in the chat of a shop's streams.")
@@ -222,7 +222,7 @@ class ModerationQuery:
 
 
 def _stream_out(row: StreamRow):
-    from schema.stream import LiveStream
+    from livecart.schema.stream import LiveStream
 
     return LiveStream(model=row)
 

@@ -10,9 +10,9 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from models.catalog import Vendor
-from models.errors import DomainError, forbidden
-from models.fields import parse_id
+from livecart.models.catalog import Vendor
+from livecart.models.errors import DomainError, forbidden
+from livecart.models.fields import parse_id
 
 
 def return_path_for(kwargs: dict[str, Any]) -> str | None:

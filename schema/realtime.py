@@ -15,17 +15,17 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from models.engagement import viewer_count
-from models.fields import MAX_PAGE, check_first
-from models.user import utcnow
-from schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
-from schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
-from schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
-from schema.cost import list_size
-from schema.stream import STREAMS_PAGE, LiveStream, streams_out
-from subscriptions.hub import SharedEvent
-from subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
-from subscriptions.shared import shared_delivery
+from livecart.models.engagement import viewer_count
+from livecart.models.fields import MAX_PAGE, check_first
+from livecart.models.user import utcnow
+from livecart.schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
+from livecart.schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
+from livecart.schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
+from livecart.schema.cost import list_size
+from livecart.schema.stream import STREAMS_PAGE, LiveStream, streams_out
+from livecart.subscriptions.hub import SharedEvent
+from livecart.subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
+from livecart.subscriptions.shared import shared_delivery
 
 
 class _ContextOnly:

@@ -5,8 +5,8 @@ import decimal
 
 import strawberry
 
-from models.errors import bad_input
-from models.fields import to_money
+from livecart.models.errors import bad_input
+from livecart.models.fields import to_money
 
 
 MONEY = "Decimal"  # the scalar's name; its refusals name it until schema/extensions.py names the argument

@@ -6,17 +6,17 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from models import stream as m
-from resolvers import stream as r
-from models.commerce import StreamFigures
-from models.fields import MAX_PAGE
-from schema.catalog import Product, Vendor, vendor_type
-from schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
-from schema.engagement import EngagementFields
-from schema.moderation import ModerationFields
-from schema.media import MediaFields
-from schema.cost import list_size
-from schema.permissions import IsVendor
+from livecart.models import stream as m
+from livecart.resolvers import stream as r
+from livecart.models.commerce import StreamFigures
+from livecart.models.fields import MAX_PAGE
+from livecart.schema.catalog import Product, Vendor, vendor_type
+from livecart.schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats
+from livecart.schema.engagement import EngagementFields
+from livecart.schema.moderation import ModerationFields
+from livecart.schema.media import MediaFields
+from livecart.schema.cost import list_size
+from livecart.schema.permissions import IsVendor
 
 StreamStatus = strawberry.enum(m.StreamStatus, name="StreamStatus")
 

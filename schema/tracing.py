@@ -15,7 +15,7 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from subscriptions import tracing
+from livecart.subscriptions import tracing
 
 
 class Traced(SchemaExtension):

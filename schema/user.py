@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from models import user as m
-from resolvers import user as r
-from schema.permissions import IsAuthenticated
+from livecart.models import user as m
+from livecart.resolvers import user as r
+from livecart.schema.permissions import IsAuthenticated
 
 if TYPE_CHECKING:
-    from schema.catalog import Vendor
+    from livecart.schema.catalog import Vendor
 
 
 @strawberry.type
@@ -24,8 +24,8 @@ class User:
         return cls(id=strawberry.ID(str(user.id)), username=user.username)
 
     @strawberry.field(description="The seller profile, for a user who sells.")
-    async def vendor(self, info: Info) -> Annotated["Vendor", strawberry.lazy("schema.catalog")] | None:
-        from schema.catalog import Vendor
+    async def vendor(self, info: Info) -> Annotated["Vendor", strawberry.lazy("livecart.schema.catalog")] | None:
+        from livecart.schema.catalog import Vendor
 
         vendor = await r.vendor_of_user(info, int(self.id))
         return Vendor.from_model(vendor) if vendor else None
@@ -66,7 +66,7 @@ class UserMutation:
         return await r.logout(info)
 
     @strawberry.mutation(description="Gives the caller a seller profile.", permission_classes=[IsAuthenticated])
-    async def become_vendor(self, info: Info, name: str) -> Annotated["Vendor", strawberry.lazy("schema.catalog")]:
-        from schema.catalog import Vendor
+    async def become_vendor(self, info: Info, name: str) -> Annotated["Vendor", strawberry.lazy("livecart.schema.catalog")]:
+        from livecart.schema.catalog import Vendor
 
         return Vendor.from_model(await r.make_vendor(info, name))

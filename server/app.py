@@ -8,18 +8,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from schema import build_schema
-from server import db, middleware, ops, tracing
-from server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
-from server.graphql_view import LivecartGraphQLView
-from server.ingest import add_ingest_routes
-from server.pages import add_page_routes
-from server.query_cache import query_cache_ctx
-from server.ratelimit import ratelimit_ctx
-from server.settings import Settings
-from server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
-from server.whip import add_whip_routes
-from subscriptions.broker import create_broker
+from livecart.schema import build_schema
+from livecart.server import db, middleware, ops, tracing
+from livecart.server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
+from livecart.server.graphql_view import LivecartGraphQLView
+from livecart.server.ingest import add_ingest_routes
+from livecart.server.pages import add_page_routes
+from livecart.server.query_cache import query_cache_ctx
+from livecart.server.ratelimit import ratelimit_ctx
+from livecart.server.settings import Settings
+from livecart.server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
+from livecart.server.whip import add_whip_routes
+from livecart.subscriptions.broker import create_broker
 
 log = logging.getLogger("livecart")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.settings import Settings
-from subscriptions.broker import Broker
+from livecart.server.settings import Settings
+from livecart.subscriptions.broker import Broker
 
 SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)

@@ -7,7 +7,7 @@ import os
 import pathlib
 import sys
 
-from server.settings import Settings, SettingsError
+from livecart.server.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
@@ -67,8 +67,8 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
     on_shutdown closes WebSockets with 1001, in-flight requests get SHUTDOWN_TIMEOUT_SECONDS."""
     from aiohttp import web
 
-    from server.app import create_app, freeze_startup_heap
-    from server.middleware import configure_logging
+    from livecart.server.app import create_app, freeze_startup_heap
+    from livecart.server.middleware import configure_logging
 
     configure_logging(settings)  # LOG_FORMAT=json: one JSON object per line, with request ids
     _use_uvloop()
@@ -110,7 +110,7 @@ def supervise(settings: Settings) -> int:
     import time
 
     env = {**os.environ, "HOST": settings.host, "PORT": str(settings.port), "WORKERS": "1"}
-    command = [sys.executable, "-m", "server.cli", "serve", "--worker"]
+    command = [sys.executable, "-m", "livecart.server.cli", "serve", "--worker"]
     workers = [subprocess.Popen(command, env=env) for _ in range(settings.workers)]
     stopping = False
 
@@ -142,20 +142,20 @@ def supervise(settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from server.db import migrate
+    from livecart.server.db import migrate
 
     asyncio.run(migrate(_settings()))
     print("livecart: database is up to date")
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:
-    from server.demo import load_demo_data
+    from livecart.server.demo import load_demo_data
 
     asyncio.run(load_demo_data(_settings()))
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
-    from schema import build_schema
+    from livecart.schema import build_schema
 
     sdl = build_schema().as_str() + "\n"
     if args.output == "-":
@@ -171,9 +171,9 @@ def cmd_trusted_documents(args: argparse.Namespace) -> None:
 
     from graphql import GraphQLError, parse, validate
 
-    from schema import build_schema
-    from server.pages import STATIC_DIR
-    from server.persisted import apollo_manifest, page_documents
+    from livecart.schema import build_schema
+    from livecart.server.pages import STATIC_DIR
+    from livecart.server.persisted import apollo_manifest, page_documents
 
     schema = build_schema()._schema
 
@@ -192,7 +192,7 @@ def cmd_trusted_documents(args: argparse.Namespace) -> None:
         print(f"livecart: wrote {len(manifest['operations'])} documents to {args.output}")
 def cmd_ingest_config(args: argparse.Namespace) -> None:
     """Prints a ready nginx.conf (RTMP with the hooks, HLS, the HTTP server of the media)."""
-    from server.ingest import nginx_config
+    from livecart.server.ingest import nginx_config
 
     settings = _settings()
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -215,7 +215,7 @@ def cmd_makemigrations(args: argparse.Namespace) -> None:
 
     from tortoise.cli import cli as tortoise_cli
 
-    from server.db import tortoise_config
+    from livecart.server.db import tortoise_config
 
     with tempfile.NamedTemporaryFile("w", suffix=".json") as config_file:
         json.dump(tortoise_config(_settings()), config_file)
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--run-dir", help="nginx's pid, logs and temporary files (default MEDIA_DIR/nginx)")
     ingest.set_defaults(func=cmd_ingest_config)
 
-    from server import simulate
+    from livecart.server import simulate
 
     simulate.add_parser(commands)
 

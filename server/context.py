@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 from strawberry.dataloader import DataLoader
 
-from models.errors import DomainError, ErrorCode
-from models.user import User, token_record
-from server.appkeys import BROKER, SETTINGS
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.models.user import User, token_record
+from livecart.server.appkeys import BROKER, SETTINGS
 
 _UNRESOLVED = object()
 

@@ -6,11 +6,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 
-from models import MODEL_MODULES
-from server.settings import Settings
+from livecart.models import MODEL_MODULES
+from livecart.server.settings import Settings
 
 APP_LABEL = "models"
-MIGRATIONS_MODULE = "models.migrations"
+MIGRATIONS_MODULE = "livecart.models.migrations"
 # asyncpg waits 60 s by default for a new connection: a database host that accepts but never
 # answers would hold every request that needs a fresh connection that long. Requests must fail
 # fast (SERVICE_UNAVAILABLE) instead; `?timeout=` in DATABASE_URL overrides it.

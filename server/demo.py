@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from models import catalog, stream, user
-from models.catalog import Product, Vendor
-from models.stream import LiveStream, StreamStatus
-from models.user import User
-from server import db
-from server.settings import Settings
+from livecart.models import catalog, stream, user
+from livecart.models.catalog import Product, Vendor
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import User
+from livecart.server import db
+from livecart.server.settings import Settings
 
 DEMO_PASSWORD = "livecart-demo"
 SELLER = "demo-seller"

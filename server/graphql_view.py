@@ -42,19 +42,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
-from models.errors import ErrorCode
-from server import graphql_http, http_stream, ops
-from server.appkeys import REQUEST_REDIS, SETTINGS
-from server.pages import graphiql_page
-from server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
-from schema.cost import MAX_RESPONSE_BYTES, response_too_large
-from schema.document_cache import operation_of, operation_type
-from server.context import Context
-from server.query_cache import CACHE_HEADER, QUERY_CACHE
-from server.ratelimit import client_address
-from server.settings import Settings
-from subscriptions.shared import Operation as SharedOperation
-from subscriptions.shared import current_operation
+from livecart.models.errors import ErrorCode
+from livecart.server import graphql_http, http_stream, ops
+from livecart.server.appkeys import REQUEST_REDIS, SETTINGS
+from livecart.server.pages import graphiql_page
+from livecart.server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
+from livecart.schema.cost import MAX_RESPONSE_BYTES, response_too_large
+from livecart.schema.document_cache import operation_of, operation_type
+from livecart.server.context import Context
+from livecart.server.query_cache import CACHE_HEADER, QUERY_CACHE
+from livecart.server.ratelimit import client_address
+from livecart.server.settings import Settings
+from livecart.subscriptions.shared import Operation as SharedOperation
+from livecart.subscriptions.shared import current_operation
 
 log = logging.getLogger("livecart.ws")
 

@@ -28,14 +28,14 @@ from graphql import GraphQLError, validate
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from models.errors import ErrorCode
-from models.user import hash_token, token_expires_at, utcnow
-from schema.document_cache import operation_type, parsed
-from schema.extensions import UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER, is_unavailable
-from server import ops
-from server.appkeys import SETTINGS
-from server.graphql_http import EVENT_STREAM
-from subscriptions.shared import Operation, current_operation
+from livecart.models.errors import ErrorCode
+from livecart.models.user import hash_token, token_expires_at, utcnow
+from livecart.schema.document_cache import operation_type, parsed
+from livecart.schema.extensions import UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER, is_unavailable
+from livecart.server import ops
+from livecart.server.appkeys import SETTINGS
+from livecart.server.graphql_http import EVENT_STREAM
+from livecart.subscriptions.shared import Operation, current_operation
 
 log = logging.getLogger("livecart.http_stream")
 

@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from models import media
-from models.errors import DomainError, ErrorCode
-from server.appkeys import BROKER, SETTINGS
-from server.settings import Settings
-from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from livecart.models import media
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.server.appkeys import BROKER, SETTINGS
+from livecart.server.settings import Settings
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_stream
 
 log = logging.getLogger("livecart.ingest")
 
@@ -40,7 +40,7 @@ RECORDING_CACHE = "public, max-age=60"
 async def announce(app: web.Application, stream_id: int) -> None:
     """A stream's status or broadcasting changed outside a mutation: shared query results are
     stale, and streamUpdated subscribers hear of it."""
-    from server.query_cache import data_changed  # here: query_cache imports the schema, which `ingest-config` needs not
+    from livecart.server.query_cache import data_changed  # here: query_cache imports the schema, which `ingest-config` needs not
 
     await data_changed(app)
     await publish_to_stream(app[BROKER], stream_id, events.stream_updated(stream_id))

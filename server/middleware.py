@@ -14,9 +14,9 @@ import uuid
 
 from aiohttp import hdrs, web
 
-from server.appkeys import SETTINGS
-from server.ops import metrics_of
-from server.settings import Settings
+from livecart.server.appkeys import SETTINGS
+from livecart.server.ops import metrics_of
+from livecart.server.settings import Settings
 
 log = logging.getLogger("livecart.access")
 

@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from models.errors import ErrorCode
-from models.user import hash_token
-from server.appkeys import BROKER, SETTINGS
-from subscriptions.events import AUTH_CHANNEL
+from livecart.models.errors import ErrorCode
+from livecart.models.user import hash_token
+from livecart.server.appkeys import BROKER, SETTINGS
+from livecart.subscriptions.events import AUTH_CHANNEL
 
 log = logging.getLogger("livecart.ops")
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import html
 import pathlib
+from importlib import resources
 
 from aiohttp import web
 
-from models.stream import LiveStream
-from server.appkeys import SETTINGS
-from server.return_path import safe_return_path
+from livecart.models.stream import LiveStream
+from livecart.server.appkeys import SETTINGS
+from livecart.server.return_path import safe_return_path
 
-CLIENT_DIR = pathlib.Path(__file__).resolve().parent.parent / "client"
+# Found as package data, wherever the package is installed; a plain directory (a wheel is never run
+# zipped), which aiohttp's static route needs.
+CLIENT_DIR = pathlib.Path(str(resources.files("livecart.client")))
 PAGES_DIR = CLIENT_DIR / "pages"
 STATIC_DIR = CLIENT_DIR / "static"
 

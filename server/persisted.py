@@ -28,7 +28,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
 
-from models.errors import ErrorCode
+from livecart.models.errors import ErrorCode
 
 log = logging.getLogger("livecart.persisted")
 

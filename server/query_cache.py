@@ -29,9 +29,9 @@ from aiohttp import web
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from schema.document_cache import operation_type, selects_caller_fields, selects_clock_fields
-from server.appkeys import REQUEST_REDIS, SETTINGS
-from server.settings import Settings
+from livecart.schema.document_cache import operation_type, selects_caller_fields, selects_clock_fields
+from livecart.server.appkeys import REQUEST_REDIS, SETTINGS
+from livecart.server.settings import Settings
 
 log = logging.getLogger("livecart.query_cache")
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from models.errors import DomainError, ErrorCode
-from server.appkeys import REQUEST_REDIS, SETTINGS
-from server.settings import Settings
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.server.appkeys import REQUEST_REDIS, SETTINGS
+from livecart.server.settings import Settings
 
 log = logging.getLogger("livecart.ratelimit")
 

@@ -106,7 +106,7 @@ class Settings:
     def login_url_for(self, return_path: str | None) -> str:
         from urllib.parse import quote
 
-        from server.return_path import HOME, safe_return_path
+        from livecart.server.return_path import HOME, safe_return_path
 
         return_path = safe_return_path(return_path) if return_path else None
         if not return_path or return_path == HOME:
@@ -173,7 +173,7 @@ class Settings:
         if self.http_stream_heartbeat_seconds <= 0:
             raise SettingsError("HTTP_STREAM_HEARTBEAT_SECONDS: must be a positive number")
         if self.trusted_documents:
-            from server.persisted import ManifestError, load_manifest
+            from livecart.server.persisted import ManifestError, load_manifest
 
             try:
                 load_manifest(self.trusted_documents)

@@ -25,7 +25,7 @@ from typing import TextIO
 
 import aiohttp
 
-from client.livecart_client import LivecartClient, LivecartError
+from livecart.client.livecart_client import LivecartClient, LivecartError
 
 COMMENT_LINES = (
     "Love this!", "How much is shipping?", "Does it come in blue?", "Just ordered one 🎉",
@@ -574,7 +574,7 @@ def add_parser(commands) -> None:
 
 
 def run_command(args) -> None:
-    from server.settings import Settings, SettingsError
+    from livecart.server.settings import Settings, SettingsError
 
     if args.url:
         url = args.url

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from resolvers.engagement import sweep_lapsed_sessions
-from server.appkeys import BROKER, SETTINGS
-from server.query_cache import data_changed
-from models.user import utcnow
-from subscriptions.events import CLOCKS_CHANNEL
+from livecart.resolvers.engagement import sweep_lapsed_sessions
+from livecart.server.appkeys import BROKER, SETTINGS
+from livecart.server.query_cache import data_changed
+from livecart.models.user import utcnow
+from livecart.subscriptions.events import CLOCKS_CHANNEL
 
 log = logging.getLogger("livecart.sweeper")
 
@@ -52,7 +52,7 @@ CLOCK_GRACE_SECONDS = 0.02  # a timer fires this long after the end, so the end 
 
 
 async def _sweep_clocks_once(app: web.Application) -> None:
-    from resolvers.live import sweep_clocks
+    from livecart.resolvers.live import sweep_clocks
 
     try:
         if await sweep_clocks(app[BROKER]):

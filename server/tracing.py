@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from server.settings import Settings
-from subscriptions import tracing
+from livecart.server.settings import Settings
+from livecart.subscriptions import tracing
 
 log = logging.getLogger("livecart.tracing")
 

@@ -19,10 +19,10 @@ import time
 
 from aiohttp import web
 
-from models import media
-from models.errors import DomainError, ErrorCode
-from server.appkeys import SETTINGS
-from server.ingest import announce
+from livecart.models import media
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.server.appkeys import SETTINGS
+from livecart.server.ingest import announce
 
 log = logging.getLogger("livecart.whip")
 

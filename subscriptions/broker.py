@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from subscriptions import tracing
-from subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
-from subscriptions.hub import Hub
+from livecart.subscriptions import tracing
+from livecart.subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
+from livecart.subscriptions.hub import Hub
 
 if TYPE_CHECKING:
-    from server.settings import Settings
+    from livecart.server.settings import Settings
 
 
 class Broker(Protocol):
@@ -47,7 +47,7 @@ class InProcessBroker:
 def create_broker(settings: Settings) -> Broker:
     """Redis when REDIS_URL is set (several processes share events), else in-process."""
     if settings.redis_url:
-        from subscriptions.redis_broker import RedisBroker
+        from livecart.subscriptions.redis_broker import RedisBroker
 
         broker: Broker = RedisBroker(settings.redis_url)
     else:

@@ -21,11 +21,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from subscriptions import tracing
-from subscriptions.events import Event, stats_changed
+from livecart.subscriptions import tracing
+from livecart.subscriptions.events import Event, stats_changed
 
 if TYPE_CHECKING:
-    from subscriptions.shared import SharedDelivery
+    from livecart.subscriptions.shared import SharedDelivery
 
 log = logging.getLogger("livecart.hub")
 
@@ -175,7 +175,7 @@ class _Group:
         self._wakeup.set()
 
     async def _work(self) -> None:
-        from subscriptions.shared import Failure
+        from livecart.subscriptions.shared import Failure
 
         while True:
             while self.events and self.members:
@@ -199,7 +199,7 @@ class _Group:
 
     def _send(self, payload: Any, event: SharedEvent) -> None:
         """One event's result to every member: the same bytes, or back to each member's own chain."""
-        from subscriptions.shared import Failure
+        from livecart.subscriptions.shared import Failure
 
         for member, delivery in list(self.members.items()):
             if delivery.detached:

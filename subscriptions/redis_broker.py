@@ -27,8 +27,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from subscriptions.events import Event
-from subscriptions.hub import Hub
+from livecart.subscriptions.events import Event
+from livecart.subscriptions.hub import Hub
 
 log = logging.getLogger("livecart.broker")
 

@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator
 
 from strawberry.types import Info
 
-from models import moderation
-from models.errors import forbidden, not_found
-from models.fields import parse_id
-from models.stream import LiveStream, StreamStatus, live_streams_query
-from server.context import new_loader_scope
-from subscriptions.events import DIRECTORY_CHANNEL, stream_channel
-from subscriptions.hub import SharedEvent
-from subscriptions.shared import SharedDelivery
+from livecart.models import moderation
+from livecart.models.errors import forbidden, not_found
+from livecart.models.fields import parse_id
+from livecart.models.stream import LiveStream, StreamStatus, live_streams_query
+from livecart.server.context import new_loader_scope
+from livecart.subscriptions.events import DIRECTORY_CHANNEL, stream_channel
+from livecart.subscriptions.hub import SharedEvent
+from livecart.subscriptions.shared import SharedDelivery
 
 # Every subscription hears these: the stream may end under it.
 ENDINGS = frozenset({"stream_updated"})

@@ -25,8 +25,8 @@ from graphql.execution import Executor, execute_subscription_event
 
 from strawberry.extensions import MaskErrors
 
-from schema.document_cache import parsed, selects_caller_fields
-from server.context import new_loader_scope
+from livecart.schema.document_cache import parsed, selects_caller_fields
+from livecart.server.context import new_loader_scope
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server import db
-from server.app import create_app
-from server.settings import Settings
+from livecart.server import db
+from livecart.server.app import create_app
+from livecart.server.settings import Settings
 from tests.support import GraphQLClient
 
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under `pytest -n N`

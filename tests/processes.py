@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 import redis as redis_sync
 
-from client.livecart_client import LivecartClient
+from livecart.client.livecart_client import LivecartClient
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, WORKER_INDEX, _flush_redis, _truncate_postgres, run_blocking
 from tests.realtime_support import COMMENTS, VIEWERS, next_of
 
@@ -59,10 +59,11 @@ def stop(process: subprocess.Popen) -> None:
 
 class Ports:
     """Hands out the ports of one range in turn, skipping any that are taken. Under pytest-xdist
-    worker N's range is shifted by 1000 x N, so two workers never race for one port."""
+    worker N's range is shifted by 1000 x N, so two workers never race for one port; TEST_PORT_OFFSET
+    shifts it further, for two checkouts testing side by side on one machine."""
 
     def __init__(self, first: int, last: int) -> None:
-        shift = 1000 * WORKER_INDEX
+        shift = 1000 * WORKER_INDEX + int(os.environ.get("TEST_PORT_OFFSET", "0"))
         self._next, self._last = first + shift, last + shift
 
     def take(self) -> int:

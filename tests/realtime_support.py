@@ -5,12 +5,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from models import stream as streams
-from models.engagement import InteractionType, StreamInteraction
-from server.appkeys import BROKER
-from server.graphql_view import LivecartGraphQLView
-from subscriptions import events
-from subscriptions.broker import publish_to_stream
+from livecart.models import stream as streams
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.server.appkeys import BROKER
+from livecart.server.graphql_view import LivecartGraphQLView
+from livecart.subscriptions import events
+from livecart.subscriptions.broker import publish_to_stream
 from tests.support import GraphQLClient
 
 WAIT = 5.0  # generous: a missing event fails the test, a slow machine should not

@@ -63,7 +63,7 @@ async def test_bad_credentials_shape_names_the_argument(client, username, passwo
 
 
 async def test_tokens_are_stored_only_as_hashes_and_expire(client):
-    from models.user import AuthToken, hash_token
+    from livecart.models.user import AuthToken, hash_token
 
     account = await register(client, "alice")
     stored = await AuthToken.get(user_id=account.id)
@@ -73,7 +73,7 @@ async def test_tokens_are_stored_only_as_hashes_and_expire(client):
 
 
 async def test_passwords_are_hashed_with_argon2id(client):
-    from models.user import User
+    from livecart.models.user import User
 
     await register(client, "alice")
     assert (await User.get(username="alice")).password_hash.startswith("$argon2id$")

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from server.app import create_app
-from server.settings import Settings
+from livecart.server.app import create_app
+from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor, register
 
@@ -296,7 +296,7 @@ async def test_seller_goes_live_and_a_viewer_logs_in_chats_and_buys(site, browse
 
 async def live_stream_from_models(api: GraphQLClient, seller_token: str, title: str = "Catch-up test") -> str:
     """A LIVE stream made with the model functions (the served app has Tortoise open in this loop)."""
-    from models import stream as streams
+    from livecart.models import stream as streams
 
     data = await api.data('mutation { becomeVendor(name: "Shop") { id } }', token=seller_token)
     stream = await streams.create_stream(int(data["becomeVendor"]["id"]), title=title)
@@ -375,7 +375,7 @@ async def a_logged_in_viewer_watching(site: str, browser: "Browser", api: GraphQ
 
 
 async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
-    from models.user import AuthToken, hash_token, utcnow
+    from livecart.models.user import AuthToken, hash_token, utcnow
 
     _, viewer, stream_id, page = await a_logged_in_viewer_watching(site, browser, api)
     await AuthToken.filter(token_hash=hash_token(viewer.token)).update(expires_at=utcnow())  # its time is up
@@ -466,7 +466,7 @@ async def test_login_goes_back_to_the_page_the_server_allowed(site, browser):
 
 async def test_the_dashboard_shows_the_figures_the_simulator_counted(browser, settings):
     """`livecart simulate` (small) against a served app, with the seller's dashboard open."""
-    from server.simulate import Plan, simulate
+    from livecart.server.simulate import Plan, simulate
 
     # Every simulated viewer comes from 127.0.0.1: per-address limits are for real audiences.
     async with serve(settings, rate_limits=False) as base, aiohttp.ClientSession(base_url=base) as session:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from server.settings import Settings
+from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Dialogs, new_page, pytestmark, serve, unique  # noqa: F401 - its skips

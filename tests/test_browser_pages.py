@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.settings import Settings
+from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor, register
 from tests.test_browser import (  # noqa: F401 (fixtures)

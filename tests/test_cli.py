@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def livecart(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, env={**os.environ, **env},
+        [sys.executable, "-m", "livecart.server.cli", *args], cwd=ROOT, env={**os.environ, **env},
         capture_output=True, text=True, timeout=120,
     )
 
@@ -41,9 +41,9 @@ def test_migrate_then_demo_data_twice_is_idempotent(database_env):
     from tests.conftest import run_blocking
 
     async def count() -> tuple[int, int, int]:
-        from models import LiveStream, Product, User
-        from server import db
-        from server.settings import Settings
+        from livecart.models import LiveStream, Product, User
+        from livecart.server import db
+        from livecart.server.settings import Settings
 
         await db.open_database(Settings(database_url=database_env["DATABASE_URL"]))
         try:

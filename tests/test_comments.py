@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import pytest
 from strawberry.dataloader import DataLoader
 
-from models import engagement
-from models import stream as streams
-from models.engagement import InteractionType, StreamInteraction
-from models.stream import LiveStream, StreamStatus
-from models.user import utcnow
+from livecart.models import engagement
+from livecart.models import stream as streams
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import utcnow
 from tests.support import make_vendor, register
 
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id streamId text createdAt author { username } } }"
@@ -163,7 +163,7 @@ async def test_pages_are_newest_first_oldest_first_within_and_stable(client):
 
 async def test_comment_by_id_turns_an_event_into_a_comment(client):
     """The real-time path's helper: a deleted comment is no longer shown."""
-    from schema.engagement import comment_by_id
+    from livecart.schema.engagement import comment_by_id
 
     seller = await make_vendor(client)
     alice = await register(client, "alice")

@@ -5,11 +5,11 @@ import asyncio
 
 import pytest
 
-from models import stream as streams
-from models.catalog import Product
-from models.commerce import CartItem, Order, StreamOrder
-from models.stream import LiveStream
-from models.user import register as register_user
+from livecart.models import stream as streams
+from livecart.models.catalog import Product
+from livecart.models.commerce import CartItem, Order, StreamOrder
+from livecart.models.stream import LiveStream
+from livecart.models.user import register as register_user
 from tests.conftest import SERVICES_BACKEND
 from tests.realtime_support import broker_of
 from tests.support import make_vendor, register
@@ -194,7 +194,7 @@ async def test_concurrent_checkouts_of_carts_sharing_products_never_oversell(cli
 async def test_a_statement_over_the_timeout_is_abandoned_and_changes_nothing(aiohttp_client, settings):
     import asyncpg
 
-    from server.app import create_app
+    from livecart.server.app import create_app
     from tests.support import GraphQLClient
 
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(database_statement_timeout_seconds=1))))

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from tortoise.exceptions import IntegrityError
 
-from models import InteractionType, LiveStream, Product, StreamInteraction, User, Vendor
-from models import stream as streams
+from livecart.models import InteractionType, LiveStream, Product, StreamInteraction, User, Vendor
+from livecart.models import stream as streams
 from tests.support import make_vendor
 
 
@@ -41,7 +41,7 @@ async def test_foreign_keys_and_on_delete_rules(client):
     with pytest.raises(IntegrityError):
         await Product.create(vendor_id=9999, name="orphan", price=Decimal("1.00"), stock=1)
     await LiveStream.filter(id=stream.id).delete()  # its featured products go with it
-    from models import StreamProduct
+    from livecart.models import StreamProduct
 
     assert await StreamProduct.filter(stream_id=stream.id).count() == 0
     assert await Product.filter(id=seller.product_ids[0]).exists()

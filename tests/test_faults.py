@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from client.livecart_client import LivecartClient
+from livecart.client.livecart_client import LivecartClient
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL, _flush_redis, run_blocking
 from tests.processes import (  # noqa: F401 - fixtures
     Ports, comments_in_database, database, migrate, own_postgres, own_redis, seller_with_live_stream, servers, watching,

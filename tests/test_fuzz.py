@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings, strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from models.errors import ErrorCode
-from schema import build_schema
-from server.app import create_app
-from server.settings import Settings
+from livecart.models.errors import ErrorCode
+from livecart.schema import build_schema
+from livecart.server.app import create_app
+from livecart.server.settings import Settings
 from tests.support import GraphQLClient, make_vendor, register
 
 # ---------------------------------------------------------------- what a clean answer is

@@ -9,7 +9,7 @@ import json
 import aiohttp
 import pytest
 
-from server.settings import Settings
+from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.realtime_support import live_stream
 from tests.support import make_vendor
@@ -89,7 +89,7 @@ async def test_the_pages_work_in_trusted_documents_mode_with_the_commands_manife
     """`livecart trusted-documents` writes the pages' documents; served with only those allowed,
     a seller goes live through the dashboard and a viewer logs in, likes and comments, and the
     server refused nothing the pages sent."""
-    from server.cli import main as livecart
+    from livecart.server.cli import main as livecart
     from tests.test_browser import (
         Dialogs, new_page, post_comment, seller_goes_live, unique, viewer_logs_in_from_the_stream,
     )

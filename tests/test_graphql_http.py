@@ -11,10 +11,10 @@ import json
 import orjson
 import pytest
 
-from server.app import create_app
-from server.persisted import load_manifest
-from server.settings import Settings, SettingsError
-from subscriptions import events
+from livecart.server.app import create_app
+from livecart.server.persisted import load_manifest
+from livecart.server.settings import Settings, SettingsError
+from livecart.subscriptions import events
 from tests.conftest import TEST_REDIS_URL
 from tests.realtime_support import (
     COMMENTS, STATS, VIEWERS, base_url, broker_of, comment_row, listening, live_stream, publish, until, view_of,
@@ -187,7 +187,7 @@ async def test_logout_ends_the_http_streams_of_its_token(client):
 
 
 async def test_shutdown_ends_http_streams_and_refuses_new_ones(client):
-    from server import ops
+    from livecart.server import ops
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)
@@ -204,7 +204,7 @@ async def test_shutdown_ends_http_streams_and_refuses_new_ones(client):
 async def test_a_stream_ends_when_its_login_expires(client):
     import datetime as dt
 
-    from models.user import AuthToken, hash_token, utcnow
+    from livecart.models.user import AuthToken, hash_token, utcnow
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)
@@ -362,8 +362,8 @@ async def test_legacy_keep_alive_follows_its_setting(aiohttp_client, settings):
 
 
 async def test_trusted_documents_hold_on_websockets_too_and_the_command_lists_the_pages(aiohttp_client, settings, tmp_path):
-    from client.livecart_client import LivecartClient, LivecartError
-    from server.cli import main as livecart
+    from livecart.client.livecart_client import LivecartClient, LivecartError
+    from livecart.server.cli import main as livecart
 
     manifest = tmp_path / "trusted.json"
     livecart(["trusted-documents", str(manifest)])

@@ -8,14 +8,14 @@ import logging
 import strawberry
 from aiohttp import web
 
-from models.errors import DomainError, ErrorCode
-from schema.extensions import INTERNAL_MESSAGE, ErrorCodes, LivecartSchema
-from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_LIST_ITEMS, MAX_TOKENS
-from server import middleware, ops
-from server.app import create_app
-from server.appkeys import BROKER, SETTINGS
-from server.graphql_view import LivecartGraphQLView
-from subscriptions.broker import InProcessBroker
+from livecart.models.errors import DomainError, ErrorCode
+from livecart.schema.extensions import INTERNAL_MESSAGE, ErrorCodes, LivecartSchema
+from livecart.schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_LIST_ITEMS, MAX_TOKENS
+from livecart.server import middleware, ops
+from livecart.server.app import create_app
+from livecart.server.appkeys import BROKER, SETTINGS
+from livecart.server.graphql_view import LivecartGraphQLView
+from livecart.subscriptions.broker import InProcessBroker
 from tests.support import GraphQLClient, make_vendor
 
 

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from client.livecart_client import LivecartClient
-from models import live
-from models.catalog import Product
-from models.commerce import Order, OrderItem, StreamOrder
-from models.live import Auction, Bid, DealPurchase, FlashDeal
-from models.stream import LiveStream, SavedStream
-from models.user import User, issue_token, utcnow
+from livecart.client.livecart_client import LivecartClient
+from livecart.models import live
+from livecart.models.catalog import Product
+from livecart.models.commerce import Order, OrderItem, StreamOrder
+from livecart.models.live import Auction, Bid, DealPurchase, FlashDeal
+from livecart.models.stream import LiveStream, SavedStream
+from livecart.models.user import User, issue_token, utcnow
 from tests.realtime_support import base_url, live_stream, next_of, until
 from tests.support import make_vendor, register
 
@@ -331,8 +331,8 @@ async def test_the_replay_timeline_by_offset_and_range(client):
     for text in ("hello", "later"):
         await client.data("mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }", {"s": s, "t": text}, token=buyer.token)
     # Place the moments on the clock: the stream began 100 s ago, "later" came at 60 s, the feature at 30 s.
-    from models.engagement import StreamInteraction
-    from models.live import StreamMoment
+    from livecart.models.engagement import StreamInteraction
+    from livecart.models.live import StreamMoment
 
     start = utcnow() - dt.timedelta(seconds=100)
     await LiveStream.filter(id=stream.id).update(started_at=start)
@@ -387,7 +387,7 @@ def image_settings(settings, tmp_path):
 
 
 async def test_product_images_upload_within_limits_or_an_https_url(aiohttp_client, image_settings, tmp_path):
-    from server.app import create_app
+    from livecart.server.app import create_app
     from tests.support import GraphQLClient
 
     client = GraphQLClient(await aiohttp_client(create_app(image_settings)))

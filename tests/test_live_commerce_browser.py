@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from models.engagement import StreamInteraction
-from models.stream import LiveStream
-from models.user import User, issue_token, utcnow
-from server.app import create_app
+from livecart.models.engagement import StreamInteraction
+from livecart.models.stream import LiveStream
+from livecart.models.user import User, issue_token, utcnow
+from livecart.server.app import create_app
 from tests.processes import Ports
 from tests.realtime_support import live_stream
 from tests.support import GraphQLClient, make_vendor

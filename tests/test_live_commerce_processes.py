@@ -11,8 +11,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from client.livecart_client import LivecartClient, LivecartError
-from models.user import hash_token
+from livecart.client.livecart_client import LivecartClient, LivecartError
+from livecart.models.user import hash_token
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.processes import Ports, database, seller_with_live_stream, servers  # noqa: F401 - fixtures
 

@@ -2,7 +2,7 @@
 each stream that goes live or ends, driven by the API's own mutations, on both brokers."""
 from __future__ import annotations
 
-from client.livecart_client import LivecartClient
+from livecart.client.livecart_client import LivecartClient
 from tests.realtime_support import base_url, broker_of, next_of, until
 from tests.support import make_vendor
 

@@ -21,9 +21,9 @@ import aiohttp
 import av
 import pytest
 
-from client.livecart_client import LivecartClient
-from client.whip import WhipError, WhipPublisher
-from server.app import create_app
+from livecart.client.livecart_client import LivecartClient
+from livecart.client.whip import WhipError, WhipPublisher
+from livecart.server.app import create_app
 from tests.processes import Ports, stop
 from tests.realtime_support import VIEWERS, base_url, next_of, pump
 from tests.support import GraphQLClient, make_vendor
@@ -364,7 +364,7 @@ async def _equals(state, wanted) -> bool:
 
 
 def test_live_video_settings_are_checked():
-    from server.settings import Settings, SettingsError
+    from livecart.server.settings import Settings, SettingsError
 
     for env, name in (({"INGEST_SECRET": "short"}, "INGEST_SECRET"), ({"PUBLISH_STARTS_STREAM": "maybe"}, "PUBLISH_STARTS_STREAM"),
                       ({"MEDIA_DIR": "  "}, "MEDIA_DIR")):

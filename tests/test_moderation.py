@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from client.livecart_client import LivecartClient, LivecartError
-from models.engagement import InteractionType, StreamInteraction
-from models.moderation import BlockedTerm, ChatRestriction, ModerationAction
-from models.stream import LiveStream
+from livecart.client.livecart_client import LivecartClient, LivecartError
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.models.moderation import BlockedTerm, ChatRestriction, ModerationAction
+from livecart.models.stream import LiveStream
 from tests.realtime_support import ORDERS, STATS, base_url, listening, live_stream, next_of
 from tests.support import make_vendor, register
 

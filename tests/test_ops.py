@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.app import create_app
-from server.settings import Settings
+from livecart.server.app import create_app
+from livecart.server.settings import Settings
 from tests.realtime_support import VIEWERS, WAIT, listening, live_stream, viewers_now
 from tests.support import GraphQLClient, make_vendor
 from tests.processes import Ports
@@ -207,8 +207,8 @@ async def test_connection_init_must_come_in_time_or_the_socket_closes_4408(aioht
 
 
 def test_connection_init_timeout_defaults_to_ten_seconds():
-    from server.graphql_view import LivecartGraphQLView
-    from schema import build_schema
+    from livecart.server.graphql_view import LivecartGraphQLView
+    from livecart.schema import build_schema
 
     settings = Settings()
     view = LivecartGraphQLView(schema=build_schema(settings), settings=settings)

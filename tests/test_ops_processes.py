@@ -14,7 +14,7 @@ import urllib.request
 import aiohttp
 import pytest
 
-from client.livecart_client import LivecartClient
+from livecart.client.livecart_client import LivecartClient
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.realtime_support import VIEWERS, WAIT, next_of
 from tests.processes import (  # noqa: F401 - fixtures

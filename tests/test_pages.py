@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from server.app import create_app
-from server.pages import PAGES_DIR, STATIC_DIR
+from livecart.server.app import create_app
+from livecart.server.pages import PAGES_DIR, STATIC_DIR
 
 PAGES = {"/": "index", "/login": "login", "/seller": "seller", "/replays": "replays"}
 IMPORT = re.compile(r"""(?:import\s[^;]*?from\s|import\s*\(\s*)["'](/static/[^"']+)["']""")

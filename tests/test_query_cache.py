@@ -6,7 +6,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from server.app import create_app
+from livecart.server.app import create_app
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.processes import Ports, database, servers  # noqa: F401 - fixtures
 from tests.realtime_support import live_stream

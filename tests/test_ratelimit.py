@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.app import create_app
-from server.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
-from server.settings import Settings
+from livecart.server.app import create_app
+from livecart.server.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
+from livecart.server.settings import Settings
 from tests.conftest import SERVICES_BACKEND
 from tests.support import REGISTER, GraphQLClient, register
 
@@ -107,14 +107,14 @@ JOIN = "mutation($s: ID!) { joinStream(streamId: $s) { id } }"
 
 
 async def live_stream(vendor, title="Show"):
-    from models import stream as streams
+    from livecart.models import stream as streams
 
     stream = await streams.create_stream(vendor.vendor_id, title=title, product_ids=vendor.product_ids)
     return await streams.start_stream(stream)
 
 
 async def test_comments_are_limited_per_user_per_stream(client):
-    from models.engagement import InteractionType, StreamInteraction
+    from livecart.models.engagement import InteractionType, StreamInteraction
     from tests.support import make_vendor
 
     seller = await make_vendor(client, products=1)

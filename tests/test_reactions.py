@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 
-from models import engagement
-from models import stream as streams
-from models.engagement import InteractionType, StreamInteraction
-from models.stream import LiveStream, StreamStatus
-from models.user import utcnow
+from livecart.models import engagement
+from livecart.models import stream as streams
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import utcnow
 from tests.support import count_queries, make_vendor, register
 
 REACT = "mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { streamId likes dislikes } }"

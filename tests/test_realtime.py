@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 import websockets
 
-from client.livecart_client import LivecartClient, LivecartError
-from models.catalog import Product
-from models.stream import LiveStream, StreamStatus
-from subscriptions import events
-from subscriptions.hub import COALESCED
+from livecart.client.livecart_client import LivecartClient, LivecartError
+from livecart.models.catalog import Product
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.subscriptions import events
+from livecart.subscriptions.hub import COALESCED
 from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,
     listening, live_stream, next_of, publish, pump, until, view_of, viewers_now,
@@ -338,7 +338,7 @@ async def test_owner_only_subscriptions_refuse_others_and_the_connection_goes_on
 
 
 async def test_owner_follows_orders_and_coalesced_stats(client):
-    from models.commerce import Order, StreamOrder
+    from livecart.models.commerce import Order, StreamOrder
 
     seller = await make_vendor(client, products=1, price="5.00")
     buyer = await register(client, "buyer")
@@ -367,7 +367,7 @@ async def test_owner_follows_orders_and_coalesced_stats(client):
 
 
 async def test_reactions_and_stats_are_coalesced_however_fast_they_change(client):
-    from subscriptions.hub import COALESCED
+    from livecart.subscriptions.hub import COALESCED
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)
@@ -398,7 +398,7 @@ async def test_reactions_and_stats_are_coalesced_however_fast_they_change(client
 
 
 async def test_the_python_clients_follow_outlives_a_dropped_connection_and_catches_up(client):
-    from server.ops import WEBSOCKETS
+    from livecart.server.ops import WEBSOCKETS
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)

@@ -10,7 +10,7 @@ import contextlib
 
 import pytest
 
-from client.livecart_client import LivecartClient, LivecartError
+from livecart.client.livecart_client import LivecartClient, LivecartError
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.processes import Ports, database, seller_with_live_stream, servers, watching  # noqa: F401 - fixtures
 from tests.realtime_support import ORDERS, next_of

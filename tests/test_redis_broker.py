@@ -7,8 +7,8 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from subscriptions.events import comment_added, stream_channel
-from subscriptions.redis_broker import PUBLISH_BATCH, RedisBroker
+from livecart.subscriptions.events import comment_added, stream_channel
+from livecart.subscriptions.redis_broker import PUBLISH_BATCH, RedisBroker
 from tests.conftest import SERVICES_MISSING, TEST_REDIS_URL
 
 pytestmark = pytest.mark.skipif(not TEST_REDIS_URL, reason=SERVICES_MISSING)

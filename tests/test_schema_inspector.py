@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from schema import build_schema
+from livecart.schema import build_schema
 from tests.node_tools import JS, node, run_node  # noqa: F401 - the fixture
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

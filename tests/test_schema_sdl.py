@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from schema import build_schema
+from livecart.schema import build_schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,10 @@ import json
 
 import aiohttp
 
-from models import catalog
-from models.catalog import Vendor
-from schema import build_schema
-from schema.cost import MAX_COST, MAX_RESPONSE_BYTES, unbounded_list_fields
+from livecart.models import catalog
+from livecart.models.catalog import Vendor
+from livecart.schema import build_schema
+from livecart.schema.cost import MAX_COST, MAX_RESPONSE_BYTES, unbounded_list_fields
 from tests.support import make_vendor, register
 from tests.test_ops import LEGACY, TRANSPORT, open_socket, receive, subscribe_message
 
@@ -131,8 +131,8 @@ async def test_becoming_a_vendor_and_creating_products_are_rate_limited(client):
 # ---------------------------------------------------------------- 8. reactions only while LIVE
 
 async def test_reactions_and_comments_only_on_live_streams(client):
-    from models import stream as streams
-    from models.stream import LiveStream, StreamStatus
+    from livecart.models import stream as streams
+    from livecart.models.stream import LiveStream, StreamStatus
 
     seller = await make_vendor(client)
     alice = await register(client, "alice")
@@ -197,8 +197,8 @@ async def login_from(client, address: str, username: str, password: str) -> dict
 
 
 async def test_a_strangers_failed_logins_do_not_lock_the_owner_out(aiohttp_client, settings):
-    from server.app import create_app
-    from server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME
+    from livecart.server.app import create_app
+    from livecart.server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME
     from tests.support import GraphQLClient
 
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(trusted_proxies="127.0.0.1"))))
@@ -234,7 +234,7 @@ async def test_usernames_are_unique_under_case_folding_and_log_in_by_any_case(cl
         assert error["extensions"]["code"] == "CONFLICT", error
     body = await client.data(LOGIN, {"u": "ALICE", "p": "correct horse"})
     assert body["login"]["user"]["username"] == "alice"
-    from models.user import User, fold_username
+    from livecart.models.user import User, fold_username
 
     assert await User.filter(username_folded=fold_username("ＡＬＩＣＥ")).count() == 1  # NFKC: fullwidth letters fold too
     assert (await User.get(id=alice.id)).username_folded == "alice"
@@ -248,8 +248,8 @@ async def test_migration_0004_renames_existing_look_alikes_and_says_so(backend, 
     from tortoise import Tortoise
     from tortoise.migrations.api import migrate as run_migrations
 
-    from server import db
-    from server.settings import Settings
+    from livecart.server import db
+    from livecart.server.settings import Settings
     from tests.conftest import TEST_DATABASE_URL, run_blocking
 
     if backend == "embedded":
@@ -306,7 +306,7 @@ STATS_SUBSCRIPTION = "subscription($s: ID!) { streamStats(streamId: $s) { viewer
 
 
 async def test_a_socket_is_closed_when_its_token_expires(aiohttp_client, settings):
-    from server.app import create_app
+    from livecart.server.app import create_app
     from tests.realtime_support import live_stream
     from tests.support import GraphQLClient
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(token_ttl_seconds=2))))
@@ -357,7 +357,7 @@ HOSTILE_RETURNS = [
 
 
 def test_return_paths_keep_only_this_sites_pages():
-    from server.return_path import safe_return_path
+    from livecart.server.return_path import safe_return_path
 
     for value in HOSTILE_RETURNS:
         assert safe_return_path(value) == "/", value
@@ -375,11 +375,11 @@ async def test_the_login_page_is_served_with_the_servers_decision(client):
         response = await client.http.get(f"/login?return={quote(value, safe='')}")
         page = await response.text()
         [served] = re.findall(r'<meta name="return-to" content="([^"]*)">', page)
-        from server.return_path import safe_return_path
+        from livecart.server.return_path import safe_return_path
 
         assert html.unescape(served) == safe_return_path(value), (value, served)
     # The server's own login URLs go through the same function.
-    from server.settings import Settings
+    from livecart.server.settings import Settings
 
     assert Settings().login_url_for("/.//evil.example") == "/login"
     assert Settings().login_url_for("/live/3") == "/login?return=/live/3"
@@ -390,10 +390,10 @@ async def test_the_login_page_is_served_with_the_servers_decision(client):
 async def test_totals_past_the_money_column_are_refused_naming_the_limit(client):
     from decimal import Decimal
 
-    from models.catalog import Product
-    from models.commerce import CartItem, Order
-    from models.fields import MAX_TOTAL
-    from models.stream import LiveStream
+    from livecart.models.catalog import Product
+    from livecart.models.commerce import CartItem, Order
+    from livecart.models.fields import MAX_TOTAL
+    from livecart.models.stream import LiveStream
     from tests.realtime_support import live_stream
 
     seller = await make_vendor(client, products=2, price="99999999.99", stock=1000)
@@ -431,7 +431,7 @@ def test_every_query_the_pages_send_fits_the_cost_limit():
     from graphql.utilities import TypeInfo
     from graphql.validation import ValidationContext
 
-    from schema.cost import document_cost
+    from livecart.schema.cost import document_cost
 
     schema = build_schema()._schema
     checked = 0

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 
-from models.engagement import StreamViewer
-from models.stream import LiveStream, SavedStream, StreamStatus
+from livecart.models.engagement import StreamViewer
+from livecart.models.stream import LiveStream, SavedStream, StreamStatus
 from tests.support import count_queries, make_vendor, register
 
 CREATE = """

@@ -9,8 +9,8 @@ import re
 import subprocess
 import urllib.request
 
-from server.cli import pages_banner
-from server.settings import Settings
+from livecart.server.cli import pages_banner
+from livecart.server.settings import Settings
 from tests.processes import LIVECART, ROOT, Ports, servers  # noqa: F401 - fixture
 
 PORTS = Ports(20100, 20199)  # each served process takes the next free one

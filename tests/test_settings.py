@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from server.settings import Settings, SettingsError
+from livecart.server.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_mode():
@@ -38,7 +38,7 @@ def test_a_bad_value_names_its_variable(name, value):
 
 def test_a_bad_value_stops_the_cli_with_one_line():
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "migrate"], env={"PORT": "nope", "PATH": ""}, capture_output=True, text=True
+        [sys.executable, "-m", "livecart.server.cli", "migrate"], env={"PORT": "nope", "PATH": ""}, capture_output=True, text=True
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "livecart: PORT: 'nope' is not a whole number"
@@ -46,7 +46,7 @@ def test_a_bad_value_stops_the_cli_with_one_line():
 
 def test_a_bad_port_flag_stops_serve_with_one_line():
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "70000"], env={"PATH": ""}, capture_output=True, text=True
+        [sys.executable, "-m", "livecart.server.cli", "serve", "--port", "70000"], env={"PATH": ""}, capture_output=True, text=True
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "livecart: PORT: 70000 is not a TCP port (1-65535) (from --port/--host)"

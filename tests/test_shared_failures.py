@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import orjson
 from graphql import GraphQLError
 
-from models.errors import not_found
-from schema import build_schema
-from subscriptions.shared import Failure, Operation, SharedDelivery
+from livecart.models.errors import not_found
+from livecart.schema import build_schema
+from livecart.subscriptions.shared import Failure, Operation, SharedDelivery
 from tests.realtime_support import COMMENTS
 
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from server.app import create_app
-from server.simulate import Plan, SimulationError, report, simulate
-from client.livecart_client import LivecartClient
+from livecart.server.app import create_app
+from livecart.server.simulate import Plan, SimulationError, report, simulate
+from livecart.client.livecart_client import LivecartClient
 from tests.processes import LIVECART, ROOT, Ports, seller_with_live_stream, servers  # noqa: F401 - fixture
 from tests.support import GraphQLClient, make_vendor
 
@@ -150,7 +150,7 @@ async def test_other_viewers_on_the_stream_are_told_apart_from_a_mismatch(served
 
 
 def test_a_figure_short_of_the_simulators_count_is_a_mismatch():
-    from server.simulate import Result, Tally
+    from livecart.server.simulate import Result, Tally
 
     tally = Tally(comments=5, joined=3, left=3)
     result = Result(stream_id="1", title="t", tally=tally, server={"comments": 4, "viewerCount": 0, "uniqueViewers": 3},

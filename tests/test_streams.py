@@ -1,7 +1,7 @@
 import pytest
 
-from models import stream as streams
-from models.stream import LiveStream, StreamStatus
+from livecart.models import stream as streams
+from livecart.models.stream import LiveStream, StreamStatus
 from tests.support import count_queries, make_vendor
 
 LIVE_PAGE = "{ liveStreams { id title status vendor { name } featuredProducts { name price stock vendor { name } } } }"
@@ -49,7 +49,7 @@ async def test_stream_fields_and_filters(client):
 
 
 async def test_highlighted_product_is_listed_first(client):
-    from models.stream import StreamProduct
+    from livecart.models.stream import StreamProduct
 
     seller = await make_vendor(client, products=3)
     stream = await live_stream(seller)
@@ -80,7 +80,7 @@ async def test_fifty_streams_resolve_in_constant_statements(client):
 
 
 async def test_saved_streams_read_side(client):
-    from models.stream import SavedStream
+    from livecart.models.stream import SavedStream
 
     seller = await make_vendor(client)
     stream = await live_stream(seller, "Kept")

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from client.livecart_client import LivecartClient
-from server.app import create_app
+from livecart.client.livecart_client import LivecartClient
+from livecart.server.app import create_app
 from tests.processes import Ports, servers  # noqa: F401 - the fixture
 from tests.realtime_support import COMMENTS, base_url, listening, live_stream, next_of, until
 from tests.support import GraphQLClient, make_vendor, register

@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from client import vendor
+from livecart.client import vendor
 
 
 def tarball(files: dict[str, bytes]) -> bytes:

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from tortoise.transactions import in_transaction
 
-from client.livecart_client import LivecartClient
-from models import engagement
-from models import stream as streams
-from models.engagement import StreamViewer, StreamViewerUser
-from models.stream import LiveStream, StreamStatus
-from models.user import utcnow
+from livecart.client.livecart_client import LivecartClient
+from livecart.models import engagement
+from livecart.models import stream as streams
+from livecart.models.engagement import StreamViewer, StreamViewerUser
+from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models.user import utcnow
 from tests.realtime_support import VIEWERS, base_url, next_of
 from tests.support import make_vendor, register
 
@@ -178,8 +178,8 @@ async def test_lapsed_sessions_stop_counting_and_the_sweeper_closes_them(client)
     assert (await client.error(HEARTBEAT, {"id": quiet["id"]}))["extensions"]["code"] == "CONFLICT"
 
     # The sweep closes them in the history, as having left when they lapsed.
-    from resolvers.engagement import sweep_lapsed_sessions
-    from server.appkeys import BROKER
+    from livecart.resolvers.engagement import sweep_lapsed_sessions
+    from livecart.server.appkeys import BROKER
 
     changed = await sweep_lapsed_sessions(client.http.server.app[BROKER])
     assert changed == {stream.id: 1, other.id: 0}
@@ -228,7 +228,7 @@ async def test_closing_a_streams_sessions_inside_the_callers_transaction(client)
 
 
 async def test_two_hundred_concurrent_joins_reactions_and_comments_keep_every_count_exact(client):
-    from models.engagement import InteractionType, StreamInteraction
+    from livecart.models.engagement import InteractionType, StreamInteraction
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)
@@ -265,7 +265,7 @@ async def test_two_hundred_concurrent_joins_reactions_and_comments_keep_every_co
 
 
 async def test_the_apps_sweeper_closes_lapsed_sessions_on_its_own(aiohttp_client, settings):
-    from server.app import create_app
+    from livecart.server.app import create_app
     from tests.support import GraphQLClient
 
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(viewer_sweep_interval_seconds=1))))

@@ -1,8 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from models.commerce import OrderStatus
-from models.engagement import InteractionType
-from models.stream import StreamStatus
+from livecart.models.commerce import OrderStatus
+from livecart.models.engagement import InteractionType
+from livecart.models.stream import StreamStatus
 from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
