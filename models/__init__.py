@@ -2,6 +2,11 @@
 from livecart.models.catalog import Product, Vendor
 from livecart.models.commerce import CartItem, Order, OrderItem, OrderStatus, StreamOrder
 from livecart.models.engagement import InteractionType, StreamInteraction, StreamViewer, StreamViewerUser
+# Every model module, now: Tortoise reads each model class's source (inspect.getsource, an ast.parse)
+# when the class is made. Made here, that happens once, on the first import of any model, in the
+# importing thread; left to Tortoise.init it happened inside a migration, in whatever thread ran it
+# (the tests migrate in a worker thread; CPython 3.11.7's ast is not safe to parse from two at once).
+from livecart.models import live, moderation  # noqa: F401
 from livecart.models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from livecart.models.user import AuthToken, User
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import pathlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tortoise import Tortoise
+from tortoise import Tortoise, fields
+from tortoise.migrations import executor as migration_executor
+from tortoise.migrations.recorder import MigrationRecorder
+from tortoise.models import Model
 
 from livecart.models import MODEL_MODULES
 from livecart.server.settings import Settings
@@ -54,6 +57,37 @@ def tortoise_config(settings: Settings, *, bounded: bool = True) -> dict:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+class RecorderWithoutSourceParsing(MigrationRecorder):
+    """Tortoise's migration recorder, its table's model made without reading source.
+
+    Tortoise makes the recorder's model class anew on every migrate, and making a model class
+    reads the class's source for `#:` field comments (inspect.getsource, which ast.parses the
+    whole module). CPython 3.11.7's ast conversion keeps its recursion depth per process, not per
+    thread: two threads parsing at once fail with "SystemError: AST constructor recursion depth
+    mismatch" (failed a test's set-up once: the tests migrate in a worker thread). `_no_comments`
+    is Tortoise's own switch for the models it makes in migrations; the model is otherwise the
+    same as Tortoise's (tests/test_database.py compares them)."""
+
+    def _make_model(self, table_name: str) -> type[Model]:
+        class MigrationRecord(Model):
+            _no_comments = True
+            id = fields.IntField(primary_key=True)
+            app = fields.CharField(max_length=255)
+            name = fields.CharField(max_length=255)
+            applied_at = fields.DatetimeField()
+
+            class Meta:
+                table = table_name
+                app = "_migrations"
+                unique_together = (("app", "name"),)
+
+        return MigrationRecord
+
+
+# The executor makes its recorder by this name; every migrate (ours, the CLI's, the tests') uses it.
+migration_executor.MigrationRecorder = RecorderWithoutSourceParsing
 
 
 async def migrate(settings: Settings) -> None:
