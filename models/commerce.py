@@ -1,10 +1,8 @@
 """Carts, orders and the purchases attributed to streams."""
 from __future__ import annotations
 
-import datetime as dt
 import enum
-from dataclasses import asdict, dataclass, field
-from dataclasses import fields as fields_of
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tortoise import fields
@@ -15,11 +13,12 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import live
 from livecart.models.catalog import Product
 from livecart.models.errors import DomainError, ErrorCode, bad_input, not_found
 from livecart.models.fields import MAX_TOTAL, MoneyField, to_money
-from livecart.models.stream import LiveStream, StreamProduct, StreamStatus, duration_seconds
-from livecart.models.user import utcnow
+from livecart.models.stream import LiveStream, StreamProduct, StreamStatus
+from livecart.models.clock import utcnow
 
 MAX_LINE_QUANTITY = 100
 MAX_CART_LINES = 50  # distinct products in one cart (so in one order): bounds Cart.items and Order.items
@@ -111,66 +110,6 @@ class StreamOrder(Model):
             CheckConstraint(check="quantity > 0", name="stream_orders_quantity_positive"),
             CheckConstraint(check="amount >= 0", name="stream_orders_amount_not_negative"),
         )
-
-
-# ---------------------------------------------------------------- the seller's figures
-
-@dataclass(frozen=True)
-class StreamFigures:
-    """Every figure of a stream, read from the counters maintained on its row."""
-
-    stream_id: int
-    duration_seconds: int
-    viewer_count: int
-    unique_viewers: int
-    peak_viewers: int
-    likes: int
-    dislikes: int
-    comments: int
-    orders: int
-    items_sold: int
-    revenue: Decimal
-
-    @classmethod
-    def of(cls, stream: LiveStream, now: dt.datetime | None = None, viewer_count: int | None = None) -> StreamFigures:
-        """viewer_count, when given, is the count less sessions that lapsed but are not swept yet."""
-        return cls(
-            stream_id=stream.id,
-            duration_seconds=duration_seconds(stream, now),
-            viewer_count=stream.viewer_count if viewer_count is None else viewer_count,
-            unique_viewers=stream.unique_viewers,
-            peak_viewers=stream.peak_viewers,
-            likes=stream.likes,
-            dislikes=stream.dislikes,
-            comments=stream.comment_count,
-            orders=stream.order_count,
-            items_sold=stream.items_sold,
-            revenue=to_money(stream.revenue),
-        )
-
-    def to_json(self) -> dict:
-        """The snapshot kept on a saved stream; money as a string so it stays exact."""
-        snapshot = asdict(self)
-        snapshot["revenue"] = format(self.revenue, "f")
-        return snapshot
-
-    @classmethod
-    def from_json(cls, stream_id: int, snapshot: dict) -> StreamFigures:
-        values = {f.name: snapshot.get(f.name, 0) for f in fields_of(cls)}
-        values["stream_id"] = stream_id
-        values["revenue"] = to_money(snapshot.get("revenue", "0"))
-        return cls(**values)
-
-
-async def stream_figures(stream_id: int) -> StreamFigures | None:
-    """The figures now: one statement, never cached, so a subscription sees each change."""
-    from livecart.models.engagement import _lapsed_sql
-
-    now = utcnow()
-    stream = await LiveStream.filter(id=stream_id).annotate(lapsed=_lapsed_sql(now)).first()
-    if stream is None:
-        return None
-    return StreamFigures.of(stream, now, viewer_count=stream.viewer_count - int(stream.lapsed))
 
 
 # ---------------------------------------------------------------- the cart
@@ -351,8 +290,6 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
     """Stock, order, items and stream attribution: all or nothing. Call inside a transaction.
     A line bought on a stream with a flash deal open on its product takes the deal's price and
     counts against the deal's units and the buyer's limit (models/live.py)."""
-    from livecart.models import live
-
     taken, sold_out = await live.take_deals(buyer_id, lines, utcnow()) if deals else ({}, [])
     products = await _take_stock(lines)
 
@@ -391,8 +328,6 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
 
 async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | None:
     """The first result of an idempotency key already used by this buyer, if any."""
-    from livecart.models import live
-
     if key is None:
         return None
     row = await live.remembered(buyer_id, key, operation)
@@ -404,8 +339,6 @@ async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | 
 async def _once(buyer_id: int, key: str | None, operation: str, act) -> Purchase:
     """Runs `act` (a transaction) once per key: the key is claimed inside the same transaction,
     so a concurrent request with the same key waits for it, then returns its result."""
-    from livecart.models import live
-
     key = live.check_key(key)
     earlier = await _replay(buyer_id, key, operation)
     if earlier is not None:
@@ -425,8 +358,6 @@ async def checkout(buyer_id: int, idempotency_key: str | None = None) -> Purchas
 
 
 async def _claim(buyer_id: int, key: str | None, operation: str):
-    from livecart.models import live
-
     return await live.claim_key(buyer_id, key, operation) if key is not None else None
 
 

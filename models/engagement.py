@@ -9,15 +9,18 @@ from collections.abc import Iterable
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Case, F, RawSQL, When
+from tortoise.expressions import Case, F, When
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from livecart.models.errors import bad_input, conflict, forbidden, not_found
+from livecart.models.errors import bad_input, conflict, not_found
+from livecart.models.fields import parse_id
+from livecart.models.figures import viewer_count
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.models.user import User, utcnow
+from livecart.models.clock import utcnow
+from livecart.models.user import User
 
 
 class InteractionType(str, enum.Enum):
@@ -116,7 +119,7 @@ class StreamViewerUser(Model):
 # so taking the same order here means the two can never deadlock.
 
 
-async def _lock_stream(stream_id: int) -> LiveStream | None:
+async def lock_stream(stream_id: int) -> LiveStream | None:
     return await LiveStream.filter(id=stream_id).select_for_update(no_key=True).first()
 
 
@@ -139,41 +142,13 @@ async def close_sessions_of_stream(stream_id: int, now: dt.datetime) -> int:
     already lapsed keep their lapse time as left_at; the rest leave `now`.
     """
     async with in_transaction():
-        await _lock_stream(stream_id)
+        await lock_stream(stream_id)
         lapsed = await _close_lapsed_of_stream(stream_id, now)
         watching = await StreamViewer.filter(stream_id=stream_id, is_active=True).update(
             is_active=False, left_at=now
         )
         await _remove_viewers(stream_id, lapsed + watching)
     return lapsed + watching
-
-
-def _lapsed_sql(now: dt.datetime) -> RawSQL:
-    """Sessions of the outer live_streams row still marked active though they lapsed.
-
-    The moment is inlined in the one format both databases compare correctly: the
-    format Tortoise's SQLite adapter stores (PostgreSQL casts it to timestamptz).
-    """
-    moment = now.astimezone(dt.timezone.utc).isoformat(" ")
-    return RawSQL(
-        "(SELECT COUNT(*) FROM stream_viewers sv WHERE sv.stream_id = live_streams.id"
-        f" AND sv.is_active AND sv.expires_at <= '{moment}')"
-    )
-
-
-async def viewer_counts(stream_ids: Iterable[int], now: dt.datetime) -> dict[int, int]:
-    """Sessions active now, per stream: the maintained counter less the sessions that
-    lapsed but the sweeper has not closed yet, read in one statement (one snapshot)."""
-    rows = (
-        await LiveStream.filter(id__in=set(stream_ids))
-        .annotate(lapsed=_lapsed_sql(now))
-        .values("id", "viewer_count", "lapsed")
-    )
-    return {row["id"]: row["viewer_count"] - int(row["lapsed"]) for row in rows}
-
-
-async def viewer_count(stream_id: int, now: dt.datetime) -> int:
-    return (await viewer_counts([stream_id], now)).get(stream_id, 0)
 
 
 BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -204,7 +179,7 @@ async def join_stream(
     """A session on a LIVE stream; returns it and the stream's viewer count after. A person
     already watching (another tab) gets that session back, with one more tab: still one viewer."""
     async with in_transaction():
-        stream = await _lock_stream(stream_id)
+        stream = await lock_stream(stream_id)
         if stream is None:
             raise not_found("stream", stream_id)
         if stream.status != StreamStatus.LIVE:
@@ -248,8 +223,6 @@ def session_public_id(session: StreamViewer) -> str:
 
 
 def parse_session_id(raw: str) -> tuple[int, str | None]:
-    from livecart.models.fields import parse_id
-
     number, _, key = str(raw).partition(".")
     return parse_id("sessionId", number), key or None
 
@@ -289,7 +262,7 @@ async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -
     call ended the caller's presence (false when the session had already ended), and the count after."""
     session = await _own_session(session_id, user_id)
     async with in_transaction():
-        stream = await _lock_stream(session.stream_id)
+        stream = await lock_stream(session.stream_id)
         lapsed = await _close_lapsed_of_stream(session.stream_id, now)
         # Another tab still watching: one tab fewer, the person stays counted.
         fewer = await StreamViewer.filter(id=session.id, is_active=True, tabs__gt=1).update(tabs=F("tabs") - 1)
@@ -309,7 +282,7 @@ async def close_lapsed_sessions(now: dt.datetime) -> dict[int, int]:
     counts: dict[int, int] = {}
     for stream_id in stream_ids:
         async with in_transaction():
-            stream = await _lock_stream(stream_id)
+            stream = await lock_stream(stream_id)
             if stream is None:
                 continue
             lapsed = await _close_lapsed_of_stream(stream_id, now)
@@ -330,29 +303,23 @@ _COUNTER_OF = {InteractionType.LIKE: "likes", InteractionType.DISLIKE: "dislikes
 _REACTION_ATTEMPTS = 3
 
 
-async def _existing_stream(stream_id: int) -> LiveStream:
+async def existing_stream(stream_id: int) -> LiveStream:
     stream = await LiveStream.get_or_none(id=stream_id)
     if stream is None:
         raise not_found("stream", stream_id)
     return stream
 
 
-async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> tuple[LiveStream, bool]:
-    """Sets (or, with None, clears) the user's one reaction. Returns the stream with its
-    counts after, and whether anything changed.
+async def store_reaction(stream_id: int, user_id: int, kind: InteractionType | None) -> tuple[LiveStream, bool]:
+    """Sets (or, with None, clears) the user's one reaction, once models/chat.py's react has
+    checked the stream and the chat's rules. Returns the stream with its counts after, and
+    whether anything changed.
 
     One user's requests queue on the user's row; should two inserts still meet, the
     partial unique index lets one win and the other gets IntegrityError, rolls back and
     tries again, now seeing the winner's row. So duplicates never exist and the counters
     follow the rows.
     """
-    from livecart.models.moderation import check_not_restricted
-
-    if kind is not None and kind not in REACTION_TYPES:
-        raise ValueError(f"{kind} is not a reaction")
-    stream = await _existing_stream(stream_id)
-    _check_reactable(stream)
-    await check_not_restricted(stream.vendor_id, user_id, utcnow())
     for attempt in range(_REACTION_ATTEMPTS):
         try:
             async with in_transaction():
@@ -364,7 +331,7 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
     raise AssertionError("unreachable")
 
 
-def _check_reactable(stream: LiveStream) -> None:
+def check_reactable(stream: LiveStream) -> None:
     # An ended stream's figures are final (issue 13); a scheduled one has no audience yet.
     if stream.status != StreamStatus.LIVE:
         raise conflict(f"Only a live stream takes reactions; this one is {stream.status.value}.")
@@ -396,7 +363,7 @@ async def _set_reaction(stream_id: int, user_id: int, kind: InteractionType | No
     # Only while it is LIVE, in the same statement: a stream that ended since the check above
     # rolls the reaction back instead of changing its final figures.
     if not await LiveStream.filter(id=stream_id, status=StreamStatus.LIVE).update(**deltas):
-        _check_reactable(await _existing_stream(stream_id))
+        check_reactable(await existing_stream(stream_id))
     return True
 
 
@@ -426,68 +393,10 @@ def clean_comment(text: str) -> str:
     return cleaned
 
 
-async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime | None = None) -> StreamInteraction:
-    """A comment, unless the chat's rules refuse it: a timeout or ban (FORBIDDEN), a blocked
-    term (BAD_USER_INPUT), slow mode (RATE_LIMITED). The owner and moderators are exempt from
-    all three and from review; a viewer's comment with a link is held when the stream says so."""
-    from livecart.models import moderation
-
-    now = now or utcnow()
-    text = clean_comment(text)
-    stream = await _existing_stream(stream_id)
-    staff = await moderation.chat_role(stream.vendor_id, user_id) is not moderation.ChatRole.VIEWER
-    chat = await moderation.chat_of(stream_id)
-    if not staff:
-        await moderation.check_not_restricted(stream.vendor_id, user_id, now)
-        await moderation.check_blocked_terms(stream.vendor_id, text)
-    held = not staff and chat.hold_links and moderation.has_link(text)
-    async with in_transaction():
-        # The stream row lock orders one stream's comments, so slow mode sees the one before.
-        locked = await _lock_stream(stream_id)
-        if locked.status != StreamStatus.LIVE:
-            raise conflict(f"Only a live stream takes comments; this one is {locked.status.value}.")
-        if not staff and chat.slow_mode_seconds:
-            last = (
-                await StreamInteraction.filter(
-                    stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT
-                ).order_by("-created_at").first()
-            )
-            if last is not None:
-                wait = (last.created_at + dt.timedelta(seconds=chat.slow_mode_seconds) - now).total_seconds()
-                if wait > 0:
-                    raise moderation.slow_mode_error(wait, chat.slow_mode_seconds)
-        if not held:
-            await LiveStream.filter(id=stream_id).update(comment_count=F("comment_count") + 1)
-        return await StreamInteraction.create(
-            stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text,
-            created_at=now, held_at=now if held else None,
-        )
-
-
 async def visible_comment(comment_id: int) -> StreamInteraction | None:
     return await StreamInteraction.get_or_none(
         id=comment_id, interaction_type=InteractionType.COMMENT, deleted_at__isnull=True, held_at__isnull=True
     )
-
-
-async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> bool:
-    """Soft delete by the author, or by the stream's owner or a moderator (kept in the audit
-    trail); it stops showing and counting. Returns whether it was the stream's pinned comment."""
-    from livecart.models import moderation
-
-    stream = await LiveStream.get(id=comment.stream_id)
-    if comment.user_id != user_id and await moderation.chat_role(stream.vendor_id, user_id) is moderation.ChatRole.VIEWER:
-        raise forbidden("Only the comment's author, the stream's owner or a moderator may delete it.")
-    async with in_transaction():
-        if not await remove_comments([comment.id], now):  # someone deleted it a moment ago
-            raise not_found("comment", comment.id)
-        unpinned = await moderation.StreamChat.filter(stream_id=stream.id, pinned_comment_id=comment.id).update(
-            pinned_comment_id=None
-        )
-        if comment.user_id != user_id:
-            await moderation.audit_deletion(comment, stream, user_id)
-    comment.deleted_at = now
-    return bool(unpinned)
 
 
 async def remove_comments(comment_ids: list[int], now: dt.datetime) -> int:

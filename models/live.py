@@ -21,10 +21,12 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict, not_found
+from livecart.models.catalog import Product
+from livecart.models.engagement import InteractionType, StreamInteraction
+from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict, forbidden, not_found
 from livecart.models.fields import MAX_MONEY, MoneyField, plain_text, to_money
 from livecart.models.stream import LiveStream, StreamProduct, StreamStatus
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 
 # ---------------------------------------------------------------- the rules, stated once
 
@@ -217,8 +219,6 @@ async def start_deal(
     stream: LiveStream, product_id: int, *, price, quantity: int, per_buyer_limit: int,
     countdown_seconds: int, duration_seconds: int,
 ) -> FlashDeal:
-    from livecart.models.catalog import Product
-
     price = _price("price", price)
     if not 1 <= quantity <= MAX_DEAL_QUANTITY:
         raise bad_input("quantity", f"1 to {MAX_DEAL_QUANTITY}")
@@ -343,8 +343,6 @@ async def start_auction(
 ) -> Auction:
     """One unit of the product, taken from stock now (so the winner's order cannot fail), put back
     if nobody bids."""
-    from livecart.models.catalog import Product
-
     starting_price = _price("startingPrice", starting_price)
     _seconds("durationSeconds", duration_seconds, AUCTION_DURATION_SECONDS)
     if mode == AuctionMode.COUNTER_BID:
@@ -482,41 +480,6 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
         return BidOutcome(mine, auction, rows, clock_moved=clock_moved)
 
 
-@dataclass
-class Hammer:
-    auction: Auction
-    order_id: int | None
-    stream_order_id: int | None
-
-
-async def close_auction(auction_id: int, now: dt.datetime) -> Hammer | None:
-    """Ends the auction if its clock has run out: the conditional UPDATE is won by one caller
-    only (another process sweeping, a timer, a bid), which then, in the same transaction, orders
-    the unit for the winner at the hammer price, or puts it back in stock. None: not this caller's."""
-    from livecart.models.catalog import Product
-    from livecart.models.commerce import Line, place_order
-
-    async with in_transaction():
-        won = await Auction.filter(id=auction_id, closed_at__isnull=True, ends_at__lte=now).update(closed_at=now)
-        if not won:
-            return None
-        auction = await Auction.get(id=auction_id)
-        if auction.leader_id is None:
-            await Product.filter(id=auction.product_id).update(stock=F("stock") + 1)
-            return Hammer(auction, None, None)
-        # The unit was taken when the auction started: give it back for the order to take.
-        await Product.filter(id=auction.product_id).update(stock=F("stock") + 1)
-        purchase = await place_order(
-            auction.leader_id,
-            [Line(auction.product_id, 1, auction.stream_id, unit_price=to_money(auction.price))],
-            deals=False,
-        )
-        auction.order_id = purchase.order.id
-        await Auction.filter(id=auction_id).update(order_id=purchase.order.id)
-        stream_order = purchase.stream_orders[0].id if purchase.stream_orders else None
-        return Hammer(auction, purchase.order.id, stream_order)
-
-
 async def due_auctions(now: dt.datetime) -> list[int]:
     return list(await Auction.filter(closed_at__isnull=True, ends_at__lte=now).values_list("id", flat=True))
 
@@ -561,7 +524,33 @@ async def claim_key(user_id: int, key: str, operation: str) -> IdempotencyKey:
 DUPLICATE = IntegrityError
 
 
-# ---------------------------------------------------------------- the replay's timeline
+# ---------------------------------------------------------------- featuring, and the replay's timeline
+
+
+async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
+    """Offers the product on the stream if it is not yet, and makes it the one highlighted."""
+    product = await Product.get_or_none(id=product_id)
+    if product is None:
+        raise not_found("product", product_id)
+    if product.vendor_id != stream.vendor_id:
+        raise forbidden(f"Product {product_id} belongs to another vendor.")
+    async with in_transaction():
+        # The stream row lock serialises featuring on one stream, so positions stay distinct
+        # and exactly one product is highlighted.
+        locked = await LiveStream.filter(id=stream.id).select_for_update(no_key=True).first()
+        if locked.status == StreamStatus.ENDED:
+            raise conflict("An ended stream cannot feature products.")
+        links = await StreamProduct.filter(stream_id=stream.id)
+        await StreamProduct.filter(stream_id=stream.id, highlighted=True).update(highlighted=False)
+        if any(link.product_id == product_id for link in links):
+            await StreamProduct.filter(stream_id=stream.id, product_id=product_id).update(highlighted=True)
+        else:
+            position = max((link.position for link in links), default=-1) + 1
+            await StreamProduct.create(stream_id=stream.id, product_id=product_id, position=position, highlighted=True)
+        await record_featured(stream.id, product_id)  # the replay's timeline: what was on screen when
+    return locked
+
+
 
 
 async def record_featured(stream_id: int, product_id: int) -> None:
@@ -598,8 +587,6 @@ async def timeline(stream: LiveStream, duration: int, start: int | None, end: in
     """What was on screen from `start` to `end` seconds (inclusive; None: the edge): comments by
     their offset, and featured products, deals and auctions as spans that overlap the range.
     A span still open when the stream ended (a deal the sweep never closed) ends at the duration."""
-    from livecart.models.engagement import InteractionType, StreamInteraction
-
     begin = stream.started_at
     low = 0 if start is None else max(0, start)
     high = duration if end is None else min(duration, end)

@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from livecart.models.errors import DomainError, ErrorCode, conflict
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 
 log = logging.getLogger("livecart.media")
 

@@ -21,7 +21,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from livecart.models import engagement
+from livecart.models import engagement, policy
 from livecart.models.catalog import Vendor
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
@@ -157,12 +157,11 @@ class ModerationAction(Model):
 
 # ---------------------------------------------------------------- the policy
 #
-# The one answer to "may this user act on this vendor's streams?": the owner for everything,
-# a moderator for the chat only. Resolvers and permission classes ask here.
+# "May this user act on this vendor's streams?": the owner for everything (models/policy.py, the
+# one answer to "is this the seller"), a moderator for the chat only.
 
-
-async def is_owner(vendor_id: int, user_id: int) -> bool:
-    return await Vendor.exists(id=vendor_id, user_id=user_id)
+is_owner = policy.may_act_for
+owned_stream = policy.owned_stream
 
 
 async def chat_role(vendor_id: int, user_id: int | None) -> ChatRole:
@@ -193,12 +192,7 @@ async def _vendor(vendor_id: int) -> Vendor:
     return vendor
 
 
-async def require_owner(vendor_id: int, user_id: int) -> Vendor:
-    """NOT_FOUND for no such vendor, FORBIDDEN for anyone but its owner."""
-    vendor = await _vendor(vendor_id)
-    if vendor.user_id != user_id:
-        raise forbidden("Only the seller may do this.")
-    return vendor
+require_owner = policy.require_vendor_owner  # NOT_FOUND for no such vendor, FORBIDDEN for anyone else
 
 
 async def require_moderator(vendor_id: int, user_id: int) -> Vendor:
@@ -207,16 +201,6 @@ async def require_moderator(vendor_id: int, user_id: int) -> Vendor:
     if vendor.user_id != user_id and not await VendorModerator.exists(vendor_id=vendor_id, user_id=user_id):
         raise forbidden("Only the seller or a moderator of this shop's chat may do this.")
     return vendor
-
-
-async def owned_stream(stream_id: int, user_id: int) -> LiveStream:
-    """The stream, if the caller sells it: NOT_FOUND for no such stream, FORBIDDEN for anyone else."""
-    stream = await LiveStream.get_or_none(id=stream_id)
-    if stream is None:
-        raise not_found("stream", stream_id)
-    if not await is_owner(stream.vendor_id, user_id):
-        raise forbidden("Only the stream's seller may do this.")
-    return stream
 
 
 async def moderated_stream(stream_id: int, user_id: int) -> LiveStream:

@@ -11,9 +11,10 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models.catalog import Product
 from livecart.models.errors import bad_input, conflict, forbidden, not_found
 from livecart.models.fields import MoneyField, plain_text
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 
 
 class StreamStatus(str, enum.Enum):
@@ -133,8 +134,6 @@ async def create_stream(
     product_ids: list[int] = (),
 ) -> LiveStream:
     """A SCHEDULED stream offering the vendor's own products, in the order given."""
-    from livecart.models.catalog import Product
-
     title = plain_text("title", title).strip()
     description = plain_text("description", description)
     if not 1 <= len(title) <= MAX_TITLE_LENGTH:
@@ -210,81 +209,8 @@ def saved_streams_query(vendor_id: int | None):
 MAX_URL_LENGTH = 1000
 
 
-async def owned_stream(stream_id: int, user_id: int) -> LiveStream:
-    """The stream, if the caller sells it: NOT_FOUND for no such stream, FORBIDDEN for another seller's.
-    The policy lives with the other roles (models/moderation.py)."""
-    from livecart.models import moderation
-
-    return await moderation.owned_stream(stream_id, user_id)
-
-
-async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
-    """Offers the product on the stream if it is not yet, and makes it the one highlighted."""
-    from livecart.models.catalog import Product
-
-    product = await Product.get_or_none(id=product_id)
-    if product is None:
-        raise not_found("product", product_id)
-    if product.vendor_id != stream.vendor_id:
-        raise forbidden(f"Product {product_id} belongs to another vendor.")
-    async with in_transaction():
-        # The stream row lock serialises featuring on one stream, so positions stay distinct
-        # and exactly one product is highlighted.
-        locked = await LiveStream.filter(id=stream.id).select_for_update(no_key=True).first()
-        if locked.status == StreamStatus.ENDED:
-            raise conflict("An ended stream cannot feature products.")
-        links = await StreamProduct.filter(stream_id=stream.id)
-        await StreamProduct.filter(stream_id=stream.id, highlighted=True).update(highlighted=False)
-        if any(link.product_id == product_id for link in links):
-            await StreamProduct.filter(stream_id=stream.id, product_id=product_id).update(highlighted=True)
-        else:
-            position = max((link.position for link in links), default=-1) + 1
-            await StreamProduct.create(stream_id=stream.id, product_id=product_id, position=position, highlighted=True)
-        from livecart.models.live import record_featured  # the replay's timeline: what was on screen when
-
-        await record_featured(stream.id, product_id)
-    return locked
-
-
 def check_video_url(video_url: str) -> str:
     video_url = plain_text("videoUrl", video_url).strip()
     if not video_url or len(video_url) > MAX_URL_LENGTH or not video_url.startswith(("https://", "http://", "/")):
         raise bad_input("videoUrl", f"an http(s) URL or a path, at most {MAX_URL_LENGTH} characters")
     return video_url
-
-
-async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, recording_url: str):
-    """LIVE or SCHEDULED to ENDED in one transaction: viewer sessions closed, final figures
-    taken and, with save, the replay kept (video_url, else recording_url).
-
-    Returns (stream, saved stream or None, final figures).
-    """
-    from livecart.models.commerce import StreamFigures
-    from livecart.models.engagement import close_sessions_of_stream
-
-    if video_url is not None and not save:
-        raise bad_input("videoUrl", "only a saved stream keeps a video")
-    video_url = check_video_url(video_url) if video_url is not None else recording_url
-    now = utcnow()
-    async with in_transaction():
-        # The status check and the change are one statement: of two concurrent ends, one wins.
-        ended = await LiveStream.filter(
-            id=stream.id, status__in=(StreamStatus.SCHEDULED, StreamStatus.LIVE)
-        ).update(status=StreamStatus.ENDED, ended_at=now)
-        if not ended:
-            raise conflict("This stream has already ended.")
-        await close_sessions_of_stream(stream.id, now)
-        stream = await LiveStream.get(id=stream.id)
-        figures = StreamFigures.of(stream, now)
-        saved = None
-        if save:
-            saved = await SavedStream.create(
-                stream_id=stream.id,
-                vendor_id=stream.vendor_id,
-                title=stream.title,
-                video_url=video_url,
-                duration_seconds=figures.duration_seconds,
-                stats=figures.to_json(),
-                streamed_at=stream.started_at or now,
-            )
-    return stream, saved, figures

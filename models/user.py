@@ -16,6 +16,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models.clock import utcnow
 from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -58,10 +59,6 @@ class AuthToken(Model):
 
     class Meta:
         table = "auth_tokens"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def hash_token(token: str) -> str:

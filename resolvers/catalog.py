@@ -6,12 +6,13 @@ from decimal import Decimal
 
 from strawberry.types import Info
 
-from livecart.models import catalog
+from livecart.models import catalog, policy
 from livecart.models.catalog import Product, Vendor
-from livecart.models.errors import bad_input, forbidden, not_found
+from livecart.models.errors import bad_input, not_found
 from livecart.models.fields import check_first, parse_id
 from livecart.resolvers.loaders import rows_by_id, rows_grouped
-from livecart.server import ratelimit
+from livecart.resolvers import ratelimit
+from livecart.resolvers.user import seller_vendor, vendor_of_user
 
 
 async def load_vendors(keys: Sequence[int]) -> list[Vendor | None]:
@@ -55,7 +56,7 @@ async def create_product(
 ) -> Product:
     user = await info.context.require_user()
     await ratelimit.hit_address(info, ratelimit.PRODUCT_ADDRESS)
-    vendor = await Vendor.get(user_id=user.id)
+    vendor = await seller_vendor(info, user.id)
     return await catalog.create_product(
         vendor, name=name, price=price, stock=stock, description=description, image_url=image_url
     )
@@ -68,8 +69,9 @@ async def set_product_image(info: Info, product_id: str, image, image_url: str |
     product = await Product.get_or_none(id=parse_id("productId", product_id))
     if product is None:
         raise not_found("product", product_id)
-    if not await Vendor.exists(id=product.vendor_id, user_id=user.id):
-        raise forbidden("Only the product's seller may change its image.")
+    policy.check_acts_for(
+        await vendor_of_user(info, user.id), product.vendor_id, "Only the product's seller may change its image."
+    )
     settings = info.context.settings
     if image is not None and not callable(getattr(image, "read", None)):
         # An Upload variable given in a JSON body (a string, a number...) is no file.

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from strawberry.types import Info
 
 from livecart.models import commerce
-from livecart.models.commerce import CartItem, Order, OrderItem, Purchase, StreamFigures, StreamOrder
+from livecart.models.commerce import CartItem, Order, OrderItem, Purchase, StreamOrder
 from livecart.models.engagement import StreamViewer
 from livecart.models.errors import not_found
+from livecart.models.figures import StreamFigures
+from livecart.models.figures import stream_figures as figures_of_stream
 from livecart.models.fields import check_first, parse_id
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from livecart.resolvers import live
 from livecart.resolvers.loaders import rows_by_id, rows_grouped
 from livecart.subscriptions import events
@@ -60,7 +62,7 @@ async def active_viewers(info: Info, stream_id: int, first: int) -> list[StreamV
 
 
 async def stream_figures(stream_id: int) -> StreamFigures:
-    figures = await commerce.stream_figures(stream_id)
+    figures = await figures_of_stream(stream_id)
     if figures is None:
         raise not_found("stream", stream_id)
     return figures

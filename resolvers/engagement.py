@@ -9,13 +9,14 @@ from typing import Any
 
 from strawberry.types import Info
 
-from livecart.models import engagement
+from livecart.models import chat, engagement
 from livecart.models.engagement import InteractionType, StreamInteraction, StreamViewer
 from livecart.models.errors import not_found
 from livecart.models.fields import parse_id
+from livecart.models.figures import viewer_counts
 from livecart.models.stream import LiveStream
-from livecart.models.user import utcnow
-from livecart.server import ratelimit
+from livecart.models.clock import utcnow
+from livecart.resolvers import ratelimit
 from livecart.subscriptions import events
 from livecart.subscriptions.broker import publish_to_stream
 
@@ -34,7 +35,7 @@ async def load_comments(keys: Sequence[int]) -> list[StreamInteraction | None]:
 
 
 async def load_viewer_counts(keys: Sequence[int]) -> list[int]:
-    counts = await engagement.viewer_counts(keys, utcnow())
+    counts = await viewer_counts(keys, utcnow())
     return [counts.get(key, 0) for key in keys]
 
 
@@ -127,7 +128,7 @@ async def sweep_lapsed_sessions(broker) -> dict[int, int]:
 async def react(info: Info, stream_id: str, kind: InteractionType | None) -> LiveStream:
     stream_key = parse_id("streamId", stream_id)
     user = await info.context.require_user(f"/live/{stream_key}")
-    stream, changed = await engagement.react(stream_key, user.id, kind)
+    stream, changed = await chat.react(stream_key, user.id, kind)
     if changed:
         await publish_to_stream(info.context.broker, stream.id, events.reactions_changed(stream.id))
     return stream
@@ -140,7 +141,7 @@ async def post_comment(info: Info, stream_id: str, text: str) -> StreamInteracti
     stream_key = parse_id("streamId", stream_id)
     user = await info.context.require_user(f"/live/{stream_key}")
     await ratelimit.hit(info, ratelimit.COMMENT, user.id, stream_key)
-    comment = await engagement.post_comment(stream_key, user.id, text, utcnow())
+    comment = await chat.post_comment(stream_key, user.id, text, utcnow())
     if comment.held_at is None:
         event = events.comment_added(comment.stream_id, comment.id)
     else:  # waits for a moderator: only they hear of it
@@ -156,7 +157,7 @@ async def delete_comment(info: Info, comment_id: str) -> bool:
     user = await info.context.require_user(f"/live/{comment.stream_id}" if comment else None)
     if comment is None:
         raise not_found("comment", key)
-    unpinned = await engagement.delete_comment(comment, user.id, utcnow())
+    unpinned = await chat.delete_comment(comment, user.id, utcnow())
     published = [events.comment_deleted(comment.stream_id, [comment.id])]
     if unpinned:
         published.append(events.chat_updated(comment.stream_id))

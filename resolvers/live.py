@@ -8,13 +8,16 @@ from decimal import Decimal
 
 from strawberry.types import Info
 
+from livecart.models import hammer as hammer_of
 from livecart.models import live
 from livecart.models.catalog import Product
 from livecart.models.commerce import Purchase
 from livecart.models.errors import bad_input, not_found
 from livecart.models.fields import parse_id
-from livecart.models.stream import LiveStream, SavedStream, StreamProduct, owned_stream
-from livecart.models.user import User, utcnow
+from livecart.models.policy import owned_stream
+from livecart.models.stream import LiveStream, SavedStream, StreamProduct
+from livecart.models.clock import utcnow
+from livecart.models.user import User
 from livecart.subscriptions import events
 from livecart.subscriptions.broker import Broker, publish_to_stream
 
@@ -99,7 +102,7 @@ async def sweep_clocks(broker: Broker) -> bool:
         await publish_to_stream(broker, deal.stream_id, events.deal_changed(deal.stream_id, deal.id))
     closed = 0
     for auction_id in await live.due_auctions(now):
-        hammer = await live.close_auction(auction_id, now)
+        hammer = await hammer_of.close_auction(auction_id, now)
         if hammer is None:
             continue  # another process (or an earlier pass) ended it
         closed += 1

@@ -14,7 +14,8 @@ from livecart.models.engagement import StreamInteraction
 from livecart.models.fields import parse_id
 from livecart.models.moderation import ChatRole, StreamChat
 from livecart.models.stream import LiveStream
-from livecart.models.user import User, utcnow
+from livecart.models.clock import utcnow
+from livecart.models.user import User
 from livecart.subscriptions import events
 from livecart.subscriptions.broker import publish_to_stream
 

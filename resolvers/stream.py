@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
-from livecart.models import media
+from livecart.models import lifecycle, live, media, policy
 from livecart.models import stream as streams
-from livecart.models.catalog import Product, Vendor
-from livecart.models.errors import forbidden
+from livecart.models.catalog import Product
 from livecart.models.fields import check_first, parse_id
 from livecart.models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from livecart.resolvers.loaders import rows_by_id
+from livecart.resolvers.user import seller_vendor
 from livecart.subscriptions import events
 from livecart.subscriptions.broker import publish_to_directory, publish_to_stream
 
@@ -83,9 +83,7 @@ async def create_stream(
     info: Info, title: str, description: str | None, scheduled_at: dt.datetime | None, product_ids: list[str]
 ) -> LiveStream:
     user = await info.context.require_user()
-    vendor = await Vendor.get_or_none(user_id=user.id)
-    if vendor is None:
-        raise forbidden("Only sellers may do this: become a vendor first.")
+    vendor = await seller_vendor(info, user.id)  # the IsVendor check's lookup, from the request's loader
     return await streams.create_stream(
         vendor.id,
         title=title,
@@ -97,7 +95,7 @@ async def create_stream(
 
 async def _owned(info: Info, argument: str, stream_id: str) -> LiveStream:
     user = await info.context.require_user()
-    return await streams.owned_stream(parse_id(argument, stream_id), user.id)
+    return await policy.owned_stream(parse_id(argument, stream_id), user.id)
 
 
 async def start_stream(info: Info, id: str) -> LiveStream:
@@ -113,7 +111,7 @@ async def rotate_stream_key(info: Info, id: str) -> LiveStream:
 
 async def feature_product(info: Info, stream_id: str, product_id: str) -> LiveStream:
     stream = await _owned(info, "streamId", stream_id)
-    stream = await streams.feature_product(stream, parse_id("productId", product_id))
+    stream = await live.feature_product(stream, parse_id("productId", product_id))
     await publish_to_stream(info.context.broker, stream.id, events.stream_updated(stream.id))
     return stream
 
@@ -122,7 +120,7 @@ async def end_stream(info: Info, id: str, save: bool, video_url: str | None):
     """Returns (stream, saved stream or None, final figures)."""
     stream = await _owned(info, "id", id)
     recording_url = info.context.settings.recording_url(stream.playback_id)
-    stream, saved, figures = await streams.end_stream(stream, save=save, video_url=video_url, recording_url=recording_url)
+    stream, saved, figures = await lifecycle.end_stream(stream, save=save, video_url=video_url, recording_url=recording_url)
     # After the commit: the publisher held here stops, then SAVE assembles the recording from every
     # segment (answered once it is there, so the replay plays at once), DELETE removes the media.
     await media.finish_media(info.context.settings.media_dir, stream, save=save)

@@ -5,11 +5,13 @@ from collections.abc import Sequence
 
 from strawberry.types import Info
 
+from livecart.models import policy
 from livecart.models import user as accounts
 from livecart.models.catalog import Vendor, become_vendor
+from livecart.models.errors import forbidden
 from livecart.models.user import User
 from livecart.resolvers.loaders import rows_by_id
-from livecart.server import ratelimit
+from livecart.resolvers import ratelimit
 from livecart.subscriptions import events
 
 
@@ -27,7 +29,16 @@ async def user_by_id(info: Info, user_id: int) -> User | None:
 
 
 async def vendor_of_user(info: Info, user_id: int) -> Vendor | None:
+    """policy.vendor_of, batched and kept for the request: a permission and its resolver share it."""
     return await info.context.loader(load_vendor_by_user).load(user_id)
+
+
+async def seller_vendor(info: Info, user_id: int) -> Vendor:
+    """The caller's vendor; FORBIDDEN (policy.NOT_A_SELLER) for a user who sells nothing."""
+    vendor = await vendor_of_user(info, user_id)
+    if vendor is None:
+        raise forbidden(policy.NOT_A_SELLER)
+    return vendor
 
 
 async def register(info: Info, username: str, password: str) -> tuple[User, str]:

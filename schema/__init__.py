@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -20,8 +22,6 @@ from livecart.schema.scalars import SCALAR_OVERRIDES
 from livecart.schema.stream import StreamMutation, StreamQuery
 from livecart.schema.tracing import Traced
 from livecart.schema.user import UserMutation, UserQuery
-from livecart.server.query_cache import WritesMoveTheDataVersion
-from livecart.server.settings import Settings
 
 QUERIES = (UserQuery, CatalogQuery, StreamQuery, CommerceQuery, ModerationQuery, LiveQuery)
 MUTATIONS = (
@@ -30,9 +30,31 @@ MUTATIONS = (
 SUBSCRIPTIONS: tuple = (RealtimeSubscription, LiveSubscription)
 
 
-def build_schema(settings: Settings | None = None) -> LivecartSchema:
-    """The served schema; `settings` decide introspection and field suggestions (both off in production)."""
-    settings = settings or Settings()
+class SchemaSettings(Protocol):
+    """The settings values the schema reads (server/settings.py's Settings has them)."""
+
+    tracing: bool
+
+    @property
+    def introspection_enabled(self) -> bool: ...
+
+    @property
+    def is_production(self) -> bool: ...
+
+
+class _Defaults:
+    """Settings()'s values for these: no tracing, introspection and suggestions on."""
+
+    tracing = False
+    introspection_enabled = True
+    is_production = False
+
+
+def build_schema(settings: SchemaSettings | None = None, *, extensions: Sequence[Any] = ()) -> LivecartSchema:
+    """The served schema; `settings` decide tracing, introspection and field suggestions (the last
+    two off in production). `extensions`: the server's own (server/app.py passes the query cache's),
+    run after the error codes and before the document cache."""
+    settings = settings or _Defaults()
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
@@ -46,7 +68,7 @@ def build_schema(settings: Settings | None = None) -> LivecartSchema:
             *limit_extensions(introspection=settings.introspection_enabled),
             StorableText,
             ErrorCodes,
-            WritesMoveTheDataVersion,
+            *extensions,
             functools.partial(DocumentCache, DocumentStore()),  # last: the limits' own checks run first
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),

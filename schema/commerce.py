@@ -12,7 +12,8 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from livecart.models import commerce as m
-from livecart.models.errors import forbidden
+from livecart.models import policy
+from livecart.models.figures import StreamFigures
 from livecart.models.fields import MAX_PAGE, MAX_TOTAL
 from livecart.resolvers import catalog as catalog_r
 from livecart.resolvers import commerce as r
@@ -51,7 +52,7 @@ class StreamStats:
         return await live_r.deal_revenue(int(self.stream_id))
 
     @classmethod
-    def from_figures(cls, figures: m.StreamFigures) -> "StreamStats":
+    def from_figures(cls, figures: StreamFigures) -> "StreamStats":
         # The same fields by name (the domain's dataclass is the source); only the id changes type.
         values = dataclasses.asdict(figures)
         return cls(**{**values, "stream_id": strawberry.ID(str(figures.stream_id))})
@@ -100,8 +101,7 @@ class OwnerOnly(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         user = await info.context.require_user()
         vendor = await user_r.vendor_of_user(info, user.id)
-        if vendor is None or vendor.id != source.model.vendor_id:
-            raise forbidden("Only the stream's seller may see this.")
+        policy.check_acts_for(vendor, source.model.vendor_id, "Only the stream's seller may see this.")
         return True
 
 
@@ -118,7 +118,7 @@ class OwnerFields:
     @strawberry.field(description="Owner only.", permission_classes=[OwnerOnly])
     async def stats(self, info: Info) -> StreamStats | None:
         viewer_count = await engagement_r.viewer_count(info, self.model.id)
-        return StreamStats.from_figures(m.StreamFigures.of(self.model, viewer_count=viewer_count))
+        return StreamStats.from_figures(StreamFigures.of(self.model, viewer_count=viewer_count))
 
     @strawberry.field(
         description=f"Owner only: viewer sessions active now, first joined first: the first `first` (1 to {MAX_PAGE}).",

@@ -71,23 +71,18 @@ class ErrorCodes(MaskErrors):
         self._count(coded)
         return coded
 
-    def _request(self):
-        context = getattr(self.execution_context, "context", None)
-        return getattr(context, "request", None)
+    def _context(self):
+        # A RequestContext (resolvers/context.py), or none at all: shared execution and the
+        # schema's own tests run without a request.
+        return getattr(self.execution_context, "context", None)
 
     def _request_id(self) -> str | None:
-        from livecart.server.middleware import REQUEST_ID
-
-        request = self._request()
-        return request.get(REQUEST_ID) if request is not None else None
+        return getattr(self._context(), "request_id", None)
 
     def _count(self, errors: list[GraphQLError]) -> None:
-        request = self._request()
-        if request is None:
-            return
-        from livecart.server.ops import count_graphql_errors
-
-        count_graphql_errors(request.app, [(e.extensions or {}).get("code", "") for e in errors])
+        count_errors = getattr(self._context(), "count_errors", None)
+        if count_errors is not None:
+            count_errors([(e.extensions or {}).get("code", "") for e in errors])
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         original = _root_cause(error)

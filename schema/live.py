@@ -12,8 +12,8 @@ from strawberry.types import Info
 
 from livecart.models import live as m
 from livecart.models.fields import MAX_PAGE
-from livecart.models.moderation import owned_stream
-from livecart.models.user import utcnow
+from livecart.models.policy import owned_stream
+from livecart.models.clock import utcnow
 from livecart.resolvers import catalog as catalog_r
 from livecart.resolvers import live as r
 from livecart.schema.catalog import Product, ProductOnStream
@@ -24,7 +24,7 @@ from livecart.schema.permissions import IsAuthenticated, IsVendor
 from livecart.schema.realtime import _follow
 from livecart.schema.user import User, user_type
 from livecart.subscriptions.hub import SharedEvent
-from livecart.subscriptions.resolvers import Step
+from livecart.resolvers.realtime import Step
 
 AuctionMode = strawberry.enum(m.AuctionMode, name="AuctionMode", description=(
     "SUDDEN_DEATH: the clock never moves. COUNTER_BID: a bid in the last windowSeconds sets the clock "

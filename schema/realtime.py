@@ -1,6 +1,6 @@
 """The contract's subscriptions: what a live page and a seller's dashboard follow.
 
-Each field follows one stream (subscriptions/resolvers.py: listen, check the
+Each field follows one stream (resolvers/realtime.py: listen, check the
 caller, finish with the final state when the stream ends) and turns its steps
 into the contract's types. Rows that are the same for every subscriber of an event
 are read once per process (`event.once`); figures arrive already coalesced by the hub.
@@ -15,16 +15,16 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from livecart.models.engagement import viewer_count
+from livecart.models.figures import viewer_count
 from livecart.models.fields import MAX_PAGE, check_first
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from livecart.schema.commerce import StreamOrder, StreamStats, stream_order_by_id, stream_stats
 from livecart.schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from livecart.schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
 from livecart.schema.cost import list_size
 from livecart.schema.stream import STREAMS_PAGE, LiveStream, streams_out
 from livecart.subscriptions.hub import SharedEvent
-from livecart.subscriptions.resolvers import Step, follow_directory, follow_stream, shared_stream_row
+from livecart.resolvers.realtime import Step, follow_directory, follow_stream, shared_stream_row
 from livecart.subscriptions.shared import shared_delivery
 
 

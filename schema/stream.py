@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from livecart.models import stream as m
 from livecart.resolvers import stream as r
-from livecart.models.commerce import StreamFigures
+from livecart.models.figures import StreamFigures
 from livecart.models.fields import MAX_PAGE
 from livecart.schema.catalog import Product, Vendor, vendor_type
 from livecart.schema.commerce import EndStreamAction, EndStreamResult, OwnerFields, OwnerOnly, StreamStats

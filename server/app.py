@@ -14,7 +14,7 @@ from livecart.server.appkeys import BROKER, REQUEST_REDIS, SETTINGS
 from livecart.server.graphql_view import LivecartGraphQLView
 from livecart.server.ingest import add_ingest_routes
 from livecart.server.pages import add_page_routes
-from livecart.server.query_cache import query_cache_ctx
+from livecart.server.query_cache import WritesMoveTheDataVersion, query_cache_ctx
 from livecart.server.ratelimit import ratelimit_ctx
 from livecart.server.settings import Settings
 from livecart.server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
@@ -35,7 +35,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = create_broker(app[SETTINGS])  # Redis when REDIS_URL is set
+    settings = app[SETTINGS]
+    broker = create_broker(settings.redis_url, share_events=settings.subscription_sharing)  # Redis when REDIS_URL is set
     app[BROKER] = broker
     if hasattr(broker, "lag_observer"):  # Redis: each event's trip through Redis feeds the lag histogram
         broker.lag_observer = functools.partial(ops.observe_broker_lag, app)
@@ -76,7 +77,7 @@ def create_app(settings: Settings) -> web.Application:
     middleware.install(app)
     tracing.install(app, settings)  # TRACING=on only
     view = LivecartGraphQLView(
-        schema=build_schema(settings),
+        schema=build_schema(settings, extensions=[WritesMoveTheDataVersion]),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allowed_origins=settings.cors_origin_list,  # cross-site WebSocket handshakes
         settings=settings,  # the WebSocket limits

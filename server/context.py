@@ -1,9 +1,8 @@
-"""The one request context every resolver sees: settings, broker, caller and loaders."""
+"""The one request context every resolver sees: settings, broker, caller and loaders (it implements
+resolvers/context.py's RequestContext, the resolvers' and schema's view of it)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -11,45 +10,14 @@ from strawberry.dataloader import DataLoader
 
 from livecart.models.errors import DomainError, ErrorCode
 from livecart.models.user import User, token_record
+from livecart.resolvers.loaders import BatchLoad, ShieldedLoader, _retrieve_exception, event_loaders
+from livecart.resolvers.loaders import new_loader_scope as new_loader_scope  # subscriptions/shared.py's import, until it takes a hook
 from livecart.server.appkeys import BROKER, SETTINGS
+from livecart.server.middleware import REQUEST_ID
+from livecart.server.ops import count_graphql_errors
+from livecart.server.ratelimit import RATE_LIMITER, client_address
 
 _UNRESOLVED = object()
-
-BatchLoad = Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
-
-# A WebSocket's Context lives as long as the connection, so its loaders would serve
-# stale rows to later events. Each subscription event opens a fresh loader scope
-# (new_loader_scope); it is task-local, so one operation's scope never leaks into another's.
-_event_loaders: ContextVar[dict | None] = ContextVar("livecart_event_loaders", default=None)
-
-
-def new_loader_scope() -> None:
-    """Give the rest of this operation's current event fresh DataLoaders."""
-    _event_loaders.set({})
-
-
-class ShieldedLoader:
-    """A DataLoader whose loads are shielded. Fields asking for the same key share one future, and
-    graphql-core cancels a field's siblings when an error nulls their parent: a cancelled field
-    awaiting that future directly would cancel it for every other field waiting on the key."""
-
-    __slots__ = ("_loader",)
-
-    def __init__(self, loader: DataLoader) -> None:
-        self._loader = loader
-
-    def load(self, key: Any) -> Awaitable[Any]:
-        return asyncio.shield(self._loader.load(key))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
-
-
-def _retrieve_exception(task: asyncio.Future) -> None:
-    """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
-    if not task.cancelled():
-        task.exception()
-
 
 class Context:
     """Built once per HTTP request, or once per WebSocket connection."""
@@ -119,10 +87,27 @@ class Context:
 
     def loader(self, batch_load: BatchLoad) -> DataLoader:
         """The request's (or the subscription event's) DataLoader for this batch function, made on first use."""
-        loaders = _event_loaders.get()
+        loaders = event_loaders()
         if loaders is None:
             loaders = self._loaders
         loader = loaders.get(batch_load)
         if loader is None:
             loader = loaders[batch_load] = ShieldedLoader(DataLoader(load_fn=batch_load))
         return loader
+
+    # ------------------------------------------------ what the schema and resolvers ask of the request
+
+    @property
+    def rate_limiter(self) -> Any:
+        return self.request.app[RATE_LIMITER]
+
+    @property
+    def client_address(self) -> str:
+        return client_address(self.request, self.settings)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.request.get(REQUEST_ID)
+
+    def count_errors(self, codes: list[str]) -> None:
+        count_graphql_errors(self.request.app, codes)

@@ -17,7 +17,7 @@ from aiohttp import web
 from livecart.resolvers.engagement import sweep_lapsed_sessions
 from livecart.server.appkeys import BROKER, SETTINGS
 from livecart.server.query_cache import data_changed
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from livecart.subscriptions.events import CLOCKS_CHANNEL
 
 log = logging.getLogger("livecart.sweeper")

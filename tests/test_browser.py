@@ -375,7 +375,8 @@ async def a_logged_in_viewer_watching(site: str, browser: "Browser", api: GraphQ
 
 
 async def test_a_token_that_expires_while_watching_sends_the_viewer_to_the_servers_login_url(site, browser, api):
-    from livecart.models.user import AuthToken, hash_token, utcnow
+    from livecart.models.clock import utcnow
+    from livecart.models.user import AuthToken, hash_token
 
     _, viewer, stream_id, page = await a_logged_in_viewer_watching(site, browser, api)
     await AuthToken.filter(token_hash=hash_token(viewer.token)).update(expires_at=utcnow())  # its time is up

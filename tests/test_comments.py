@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import pytest
 from strawberry.dataloader import DataLoader
 
-from livecart.models import engagement
+from livecart.models import chat
 from livecart.models import stream as streams
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from tests.support import make_vendor, register
 
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id streamId text createdAt author { username } } }"
@@ -128,7 +128,7 @@ async def test_a_reaction_is_not_a_comment(client):
     seller = await make_vendor(client)
     alice = await register(client, "alice")
     stream = await live_stream(seller)
-    await engagement.react(stream.id, alice.id, InteractionType.LIKE)
+    await chat.react(stream.id, alice.id, InteractionType.LIKE)
     like = await StreamInteraction.get(stream_id=stream.id)
     error = await client.error(DELETE, {"id": str(like.id)}, token=alice.token)
     assert error["extensions"]["code"] == "NOT_FOUND"
@@ -168,7 +168,7 @@ async def test_comment_by_id_turns_an_event_into_a_comment(client):
     seller = await make_vendor(client)
     alice = await register(client, "alice")
     stream = await live_stream(seller)
-    row = await engagement.post_comment(stream.id, alice.id, "  hi  ")
+    row = await chat.post_comment(stream.id, alice.id, "  hi  ")
 
     def request_info():  # a fresh request: its own DataLoaders, as Context.loader makes them
         loaders: dict = {}
@@ -177,5 +177,5 @@ async def test_comment_by_id_turns_an_event_into_a_comment(client):
 
     comment = await comment_by_id(request_info(), row.id)
     assert (comment.id, comment.text, comment.stream_id) == (str(row.id), "hi", str(stream.id))
-    await engagement.delete_comment(row, alice.id, utcnow())
+    await chat.delete_comment(row, alice.id, utcnow())
     assert await comment_by_id(request_info(), row.id) is None

@@ -204,7 +204,8 @@ async def test_shutdown_ends_http_streams_and_refuses_new_ones(client):
 async def test_a_stream_ends_when_its_login_expires(client):
     import datetime as dt
 
-    from livecart.models.user import AuthToken, hash_token, utcnow
+    from livecart.models.clock import utcnow
+    from livecart.models.user import AuthToken, hash_token
 
     seller = await make_vendor(client)
     stream = await live_stream(seller)

@@ -9,12 +9,13 @@ from decimal import Decimal
 import pytest
 
 from livecart.client.livecart_client import LivecartClient
-from livecart.models import live
+from livecart.models import hammer
 from livecart.models.catalog import Product
 from livecart.models.commerce import Order, OrderItem, StreamOrder
 from livecart.models.live import Auction, Bid, DealPurchase, FlashDeal
 from livecart.models.stream import LiveStream, SavedStream
-from livecart.models.user import User, issue_token, utcnow
+from livecart.models.clock import utcnow
+from livecart.models.user import User, issue_token
 from tests.realtime_support import base_url, live_stream, next_of, until
 from tests.support import make_vendor, register
 
@@ -244,7 +245,7 @@ async def test_auction_rules_increments_proxy_bids_and_the_hammer(client):
     await Auction.filter(id=int(a)).update(ends_at=ends)
     ended = await client.error(BID, {"a": a, "x": "50.00"}, token=bob)
     assert ended["extensions"]["code"] == "AUCTION_ENDED" and ended["extensions"]["endsAt"].startswith(ends.strftime("%Y-%m-%dT%H:%M"))
-    results = await asyncio.gather(live.close_auction(int(a), utcnow()), live.close_auction(int(a), utcnow()))
+    results = await asyncio.gather(hammer.close_auction(int(a), utcnow()), hammer.close_auction(int(a), utcnow()))
     state = await until_row(lambda: Auction.get(id=int(a)), lambda r: r.order_id is not None)
     assert sum(1 for r in results if r is not None) <= 1
     order = await Order.get(id=state.order_id)

@@ -13,7 +13,8 @@ import pytest
 
 from livecart.models.engagement import StreamInteraction
 from livecart.models.stream import LiveStream
-from livecart.models.user import User, issue_token, utcnow
+from livecart.models.clock import utcnow
+from livecart.models.user import User, issue_token
 from livecart.server.app import create_app
 from tests.processes import Ports
 from tests.realtime_support import live_stream

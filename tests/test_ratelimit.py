@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livecart.server.app import create_app
-from livecart.server.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
-from livecart.server.settings import Settings
+from livecart.resolvers.ratelimit import COMMENT, JOIN_ADDRESS, LOGIN_ADDRESS, LOGIN_USERNAME, REGISTER_ADDRESS, Limit, RateLimiter
 from tests.conftest import SERVICES_BACKEND
 from tests.support import REGISTER, GraphQLClient, register
 
@@ -73,7 +72,7 @@ async def test_without_reachable_redis_the_limit_still_holds_in_process():
 
     # Nothing listens on this port: every Redis call fails fast, the process counts alone.
     dead = redis.from_url("redis://127.0.0.1:18599/0", socket_connect_timeout=0.2, socket_timeout=0.2)
-    limiter = RateLimiter(Settings(), dead)
+    limiter = RateLimiter(dead)
     try:
         for _ in range(BURST.count):
             await limiter.check(BURST, "k")
@@ -90,7 +89,7 @@ async def test_redis_counts_a_sliding_window(settings):
     import redis.asyncio as redis
 
     client = redis.from_url(settings.redis_url)
-    limiter = RateLimiter(settings, client)
+    limiter = RateLimiter(client, enabled=settings.rate_limits)
     try:
         waits = [await limiter.wait_seconds(BURST, "w") for _ in range(BURST.count + 1)]
         assert waits[:-1] == [0.0] * BURST.count

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 
-from livecart.models import engagement
+from livecart.models import chat, engagement
 from livecart.models import stream as streams
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from tests.support import count_queries, make_vendor, register
 
 REACT = "mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { streamId likes dislikes } }"
@@ -97,7 +97,7 @@ async def test_one_users_concurrent_reactions_never_make_two_rows(client):
     kinds = [InteractionType.LIKE, InteractionType.DISLIKE, None] * 10
     # Straight at the models as well as through the API: both race on the same row.
     await asyncio.gather(
-        *(engagement.react(stream.id, alice.id, kind) for kind in kinds),
+        *(chat.react(stream.id, alice.id, kind) for kind in kinds),
         *(react(client, stream.id, "LIKE", alice.token) for _ in range(10)),
     )
     assert await StreamInteraction.filter(stream_id=stream.id, user_id=alice.id).count() <= 1
@@ -116,9 +116,9 @@ async def test_fifty_streams_figures_in_constant_statements(client):
     stream_ids = [(await live_stream(seller, f"Show {i}")).id for i in range(50)]
     for i, stream_id in enumerate(stream_ids):
         if i % 2:
-            await engagement.react(stream_id, alice.id, InteractionType.LIKE if i % 4 == 1 else InteractionType.DISLIKE)
+            await chat.react(stream_id, alice.id, InteractionType.LIKE if i % 4 == 1 else InteractionType.DISLIKE)
         for n in range(i % 4):
-            await engagement.post_comment(stream_id, alice.id, f"comment {n}")
+            await chat.post_comment(stream_id, alice.id, f"comment {n}")
         if i % 3 == 0:
             await engagement.join_stream(stream_id, None, utcnow(), 45)
 

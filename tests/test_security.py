@@ -131,6 +131,7 @@ async def test_becoming_a_vendor_and_creating_products_are_rate_limited(client):
 # ---------------------------------------------------------------- 8. reactions only while LIVE
 
 async def test_reactions_and_comments_only_on_live_streams(client):
+    from livecart.models import lifecycle
     from livecart.models import stream as streams
     from livecart.models.stream import LiveStream, StreamStatus
 
@@ -146,7 +147,7 @@ async def test_reactions_and_comments_only_on_live_streams(client):
 
     live = await streams.start_stream(await streams.create_stream(seller.vendor_id, title="Now"))
     assert (await client.data(react, {"s": str(live.id), "k": "LIKE"}, token=alice.token))["react"] == {"likes": 1, "dislikes": 0}
-    await streams.end_stream(live, save=False, video_url=None, recording_url="https://x/r.mp4")
+    await lifecycle.end_stream(live, save=False, video_url=None, recording_url="https://x/r.mp4")
     for query, variables in ((react, {"k": "DISLIKE"}), (clear, {}), (comment, {})):
         error = await client.error(query, {"s": str(live.id), **variables}, token=alice.token)
         assert error["extensions"]["code"] == "CONFLICT", error
@@ -198,7 +199,7 @@ async def login_from(client, address: str, username: str, password: str) -> dict
 
 async def test_a_strangers_failed_logins_do_not_lock_the_owner_out(aiohttp_client, settings):
     from livecart.server.app import create_app
-    from livecart.server.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME
+    from livecart.resolvers.ratelimit import LOGIN_ADDRESS, LOGIN_USERNAME
     from tests.support import GraphQLClient
 
     client = GraphQLClient(await aiohttp_client(create_app(settings.replace(trusted_proxies="127.0.0.1"))))

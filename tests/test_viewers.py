@@ -12,7 +12,7 @@ from livecart.models import engagement
 from livecart.models import stream as streams
 from livecart.models.engagement import StreamViewer, StreamViewerUser
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.models.user import utcnow
+from livecart.models.clock import utcnow
 from tests.realtime_support import VIEWERS, base_url, next_of
 from tests.support import make_vendor, register
 

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 
 from strawberry.types import Info
 
-from livecart.models import moderation
-from livecart.models.errors import forbidden, not_found
+from livecart.models import moderation, policy
+from livecart.models.errors import not_found
 from livecart.models.fields import parse_id
 from livecart.models.stream import LiveStream, StreamStatus, live_streams_query
-from livecart.server.context import new_loader_scope
+from livecart.resolvers.loaders import new_loader_scope
 from livecart.subscriptions.events import DIRECTORY_CHANNEL, stream_channel
 from livecart.subscriptions.hub import SharedEvent
 from livecart.subscriptions.shared import SharedDelivery
@@ -57,8 +57,7 @@ async def stream_has_ended(event: SharedEvent) -> bool:
 
 async def require_owner(info: Info, stream: LiveStream) -> None:
     user = await info.context.require_user(f"/live/{stream.id}")
-    if not await moderation.is_owner(stream.vendor_id, user.id):
-        raise forbidden("Only the stream's owner may follow its orders and figures.")
+    await policy.require_stream_seller(stream, user.id, "Only the stream's owner may follow its orders and figures.")
 
 
 async def require_chat_moderator(info: Info, stream: LiveStream) -> None:
