@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,10 +79,13 @@ def pump(results: AsyncIterator[dict]) -> asyncio.Queue:
 
 
 async def until(predicate, timeout: float = WAIT, interval: float = 0.02) -> Any:
-    """Wait until predicate() is truthy; its value, or AssertionError at the timeout."""
+    """Wait until predicate() (or what it returns, when awaitable) is truthy; its value, or
+    AssertionError at the timeout."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:

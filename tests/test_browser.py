@@ -21,6 +21,7 @@ from aiohttp import web
 from livecart.server.app import create_app
 from livecart.server.settings import Settings
 from tests.processes import Ports
+from tests.realtime_support import until
 from tests.support import GraphQLClient, make_vendor, register
 
 CHROMIUM = "/usr/bin/chromium"
@@ -112,6 +113,15 @@ class Dialogs:
         return page
 
 
+async def page_until(page, expression: str, arg=None, timeout: float = 30.0):
+    """page.wait_for_function without eval: Playwright builds wait_for_function's predicate inside
+    the page with `new Function`, which the pages' own CSP (script-src 'self', no 'unsafe-eval')
+    refuses under Debian's Chromium; page.evaluate goes through the DevTools protocol, which the
+    CSP does not govern. Polls the expression (a JavaScript expression or function, as
+    page.evaluate takes; `page` may be a Page or a Frame) until it is truthy; `timeout` in seconds."""
+    return await until(lambda: page.evaluate(expression, arg), timeout=timeout, interval=0.05)
+
+
 async def new_page(browser: "Browser", base: str, dialogs: Dialogs, token: str | None = None) -> "Page":
     context: BrowserContext = await browser.new_context(base_url=base, viewport={"width": 1280, "height": 860})
     if token:
@@ -184,7 +194,7 @@ async def viewer_logs_in_from_the_stream(page: "Page", stream_id: str, username:
     await expect(page.locator("#chat-login")).to_be_visible()
     # Counted as a guest first (a Like before that join is answered would leave its goodbye
     # without a session to end, and the guest counted until the session lapses: see the note).
-    await page.wait_for_function("() => Boolean(window.livecart && window.livecart.state.session)")
+    await page_until(page, "() => Boolean(window.livecart && window.livecart.state.session)")
 
     await page.click("#like-button")
     await page.wait_for_url(ends_with(f"/login?return=%2Flive%2F{stream_id}"))
@@ -392,7 +402,7 @@ async def test_logging_out_elsewhere_ends_the_pages_login_and_it_stays_live(site
     await api.data("mutation { logout }", token=viewer.token)
     # The server closes the socket that token opened (4403); the page forgets it, shows a guest's
     # header and chat box, and goes on live.
-    await page.wait_for_function("localStorage.getItem('livecart.token') === null")
+    await page_until(page, "localStorage.getItem('livecart.token') === null")
     await expect(page.locator("#login-link")).to_be_visible()
     await expect(page.locator("#comment-form")).to_be_hidden()
     await expect(connection).to_have_attribute("data-status", "connected")

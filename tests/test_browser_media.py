@@ -16,7 +16,7 @@ import aiohttp
 from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.support import GraphQLClient, make_vendor
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Dialogs, new_page, pytestmark, serve, unique  # noqa: F401 - its skips
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Dialogs, new_page, page_until, pytestmark, serve, unique  # noqa: F401 - its skips
 
 try:
     from playwright.async_api import async_playwright, expect
@@ -65,7 +65,7 @@ async def test_seller_goes_live_from_the_browser_and_the_recording_plays(setting
             await expect(dashboard.locator("#camera-preview")).to_be_visible()
             assert await dashboard.locator("#camera-select option").count() >= 1
             assert await dashboard.locator("#mic-select option").count() >= 1
-            await dashboard.wait_for_function(PLAYING, arg=["#camera-preview", 0])
+            await page_until(dashboard, PLAYING, ["#camera-preview", 0])
             await dashboard.click("#mic-toggle")  # muting and unmuting changes nothing of the broadcast
             await expect(dashboard.locator("#mic-toggle")).to_have_attribute("aria-pressed", "true")
             await dashboard.click("#mic-toggle")
@@ -78,9 +78,9 @@ async def test_seller_goes_live_from_the_browser_and_the_recording_plays(setting
 
             viewer = await new_page(browser, base, dialogs)
             await viewer.goto(f"/live/{stream_id}")
-            await viewer.wait_for_function(PLAYING, arg=["#video", 0.5], timeout=PLAYS)
+            await page_until(viewer, PLAYING, ["#video", 0.5], timeout=PLAYS / 1000)
             first = await viewer.evaluate("document.querySelector('#video').currentTime")
-            await viewer.wait_for_function(PLAYING, arg=["#video", first + 1], timeout=PLAYS)  # it goes on
+            await page_until(viewer, PLAYING, ["#video", first + 1], timeout=PLAYS / 1000)  # it goes on
             await expect(viewer.locator("#video-placeholder")).to_be_hidden()
             await viewer.screenshot(path=str(tmp_path / "live-video.png"))
             await dashboard.screenshot(path=str(tmp_path / "dashboard-camera.png"), full_page=True)
@@ -94,9 +94,10 @@ async def test_seller_goes_live_from_the_browser_and_the_recording_plays(setting
             video = replays.locator(".replay video").first
             assert (await video.get_attribute("src")).endswith(".mp4")
             await video.evaluate("v => { v.muted = true; return v.play(); }")
-            await replays.wait_for_function(
+            await page_until(
+                replays,
                 "() => { const v = document.querySelector('.replay video'); return v.duration > 0 && v.currentTime > 0; }",
-                timeout=PLAYS,
+                timeout=PLAYS / 1000,
             )
             duration = await video.evaluate("v => v.duration")
             assert duration > 1

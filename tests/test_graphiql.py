@@ -13,7 +13,7 @@ from livecart.server.settings import Settings
 from tests.processes import Ports
 from tests.realtime_support import live_stream
 from tests.support import make_vendor
-from tests.test_browser import browser, pytestmark  # noqa: F401 - the fixture and the skip conditions
+from tests.test_browser import browser, page_until, pytestmark  # noqa: F401 - the fixture and the skip conditions
 from tests.test_browser import serve as serve_app
 
 PORTS = Ports(19450, 19499)
@@ -33,12 +33,13 @@ async def response_text(page) -> str:
 
 async def shows(page, predicate, timeout: float = 15_000) -> dict:
     """Wait until GraphiQL's result pane holds JSON that `predicate` accepts."""
-    await page.wait_for_function(
+    await page_until(
+        page,
         f"""() => {{
             const text = document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror.getValue() ?? '';
             try {{ return ({predicate})(JSON.parse(text)); }} catch (e) {{ return false; }}
         }}""",
-        timeout=timeout,
+        timeout=timeout / 1000,
     )
     return json.loads(await response_text(page))
 
