@@ -41,12 +41,6 @@ class ShieldedLoader:
         return getattr(self._loader, name)
 
 
-def _retrieve_exception(task: asyncio.Future) -> None:
-    """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
-    if not task.cancelled():
-        task.exception()
-
-
 def event_loaders() -> dict | None:
     """The current subscription event's loaders (None outside one: the request's own apply)."""
     return _event_loaders.get()

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from livecart.models.errors import DomainError, ErrorCode
 from livecart.models.user import User, token_record
-from livecart.resolvers.loaders import BatchLoad, ShieldedLoader, _retrieve_exception, event_loaders
+from livecart.resolvers.loaders import BatchLoad, ShieldedLoader, event_loaders
 from livecart.resolvers.loaders import new_loader_scope as new_loader_scope  # subscriptions/shared.py's import, until it takes a hook
 from livecart.server.appkeys import BROKER, SETTINGS
 from livecart.server.middleware import REQUEST_ID
@@ -18,6 +18,12 @@ from livecart.server.ops import count_graphql_errors
 from livecart.server.ratelimit import RATE_LIMITER, client_address
 
 _UNRESOLVED = object()
+
+
+def _retrieve_exception(task: asyncio.Future) -> None:
+    """Marks a failed lookup's error as seen: every caller may have been cancelled before it came."""
+    if not task.cancelled():
+        task.exception()
 
 class Context:
     """Built once per HTTP request, or once per WebSocket connection."""
