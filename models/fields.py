@@ -5,6 +5,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from tortoise import fields
 
+from livecart.models.errors import bad_input
+
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("99999999.99")
 # What a money column (12 digits, 2 of them cents) holds: an order's or a cart's total and a
@@ -35,8 +37,6 @@ def to_money(value) -> Decimal:
 def plain_text(argument: str, value: str | None) -> str | None:
     """Text as it will be stored: PostgreSQL keeps no NUL in text (and SQLite must not keep what
     PostgreSQL would refuse), so one is the caller's mistake, not a crash."""
-    from livecart.models.errors import bad_input
-
     if value is not None and "\x00" in value:
         raise bad_input(argument, "must not contain NUL characters")
     return value
@@ -49,8 +49,6 @@ MAX_ID = 2**31 - 1
 
 def parse_id(argument: str, raw) -> int:
     """A GraphQL ID as a database key; anything else is the caller's mistake."""
-    from livecart.models.errors import bad_input
-
     text = str(raw).strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise bad_input(argument, f"{raw!r} is not a valid id")
@@ -63,8 +61,6 @@ MAX_PAGE = 100
 
 
 def check_first(first: int, maximum: int = MAX_PAGE, argument: str = "first") -> int:
-    from livecart.models.errors import bad_input
-
     if not 1 <= first <= maximum:
         raise bad_input(argument, f"1 to {maximum}")
     return first
