@@ -91,6 +91,12 @@ class Measured:
     health_p99_ms: float
     health_max_ms: float
     requests: int
+    block_cpu_p99_ms: float = 0.0
+    block_cpu_max_ms: float = 0.0
+    block_lag_max_ms: float = 0.0
+    gc_full_collections: int = 0
+    gc_cpu_ms: float = 0.0
+    gc_max_ms: float = 0.0
 
 
 async def _post(session: aiohttp.ClientSession, url: str, query: str, variables: dict, n: int) -> tuple[dict, int]:
@@ -99,6 +105,12 @@ async def _post(session: aiohttp.ClientSession, url: str, query: str, variables:
         import json
 
         return json.loads(body), len(body)
+
+
+async def _loop_blocks(session: aiohttp.ClientSession, url: str, reset: bool = False) -> dict:
+    """The server's event-loop blocks (bench.served's LoopBlocks) since the last reset."""
+    async with session.get(f"{url}/bench/loop" + ("?reset" if reset else "")) as response:
+        return await response.json()
 
 
 async def measure(server, name: str, query: str, variables: dict, sequential: int, concurrency: int, seconds: float) -> Measured:
@@ -149,14 +161,18 @@ async def measure(server, name: str, query: str, variables: dict, sequential: in
                     health.append((time.perf_counter() - started) * 1000)
                     await asyncio.sleep(0.02)
 
+        await _loop_blocks(session, url, reset=True)
         tasks = [asyncio.create_task(hammer(w)) for w in range(concurrency)] + [asyncio.create_task(probe())]
         await asyncio.sleep(seconds)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        blocks = await _loop_blocks(session, url)
     health.sort()
     return Measured(
         name, answer, cost, size, cpu_ms, wall_ms,
         statistics.median(health), health[min(len(health) - 1, int(len(health) * 0.99))], health[-1], sent,
+        blocks["cpu_p99_ms"], blocks["cpu_max_ms"], blocks["lag_max_ms"],
+        blocks["gc_full_collections"], blocks["gc_cpu_ms"], blocks["gc_max_ms"],
     )
 
 
@@ -171,14 +187,15 @@ def section(rows: list[Measured], args: argparse.Namespace, started: str) -> lis
         f"document for CPU, then {args.concurrency} client(s) sending it non-stop for {args.seconds:g} s while /healthz is probed "
         "every 20 ms). Shared query results off and every document made unique, so nothing is answered from a cache. "
         f"The limit: a cost of {MAX_COST:,} (schema/cost.py).", "",
-        "| document | answer | cost | bytes | server CPU per request | wall per request | /healthz p50 / p99 / max meanwhile |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| document | answer | cost | bytes | server CPU per request | wall per request | /healthz p50 / p99 / max meanwhile | longest loop block meanwhile: CPU p99 / max (wall max) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         cpu, wall = ("-", "-") if r is idle else (f"{r.cpu_ms:.1f} ms", f"{r.wall_ms:.1f} ms")
         lines.append(
             f"| {r.name} | {r.answer} | {r.cost} | {r.bytes:,} | {cpu} | {wall} | "
-            f"{r.health_p50_ms:.1f} / {r.health_p99_ms:.1f} / {r.health_max_ms:.1f} ms |"
+            f"{r.health_p50_ms:.1f} / {r.health_p99_ms:.1f} / {r.health_max_ms:.1f} ms | "
+            f"{r.block_cpu_p99_ms:.1f} / {r.block_cpu_max_ms:.1f} ({r.block_lag_max_ms:.1f}) ms |"
         )
     lines += [
         "",
@@ -219,7 +236,7 @@ async def main_async(args: argparse.Namespace) -> None:
     # products), 400 comments on one stream. Vendor 1 is the nested query's.
     seeded = await seed(args.database_url, vendors=50, products_per_vendor=7, commenters=20, buyers=0, comments=400)
 
-    env = {"RATE_LIMITS": "off", "QUERY_CACHE_SECONDS": "0", "ENVIRONMENT": "production"}
+    env = {"RATE_LIMITS": "off", "QUERY_CACHE_SECONDS": "0", "ENVIRONMENT": "production", "BENCH_LOOP_BLOCKS": "on"}
     server = livecart_server("cost", args.port, args.database_url, args.redis_url, HERE / "out", env)
     rows = []
     with server:
