@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from graphql import GraphQLResolveInfoHelpers
@@ -70,21 +70,10 @@ class _Slice:
 _SLICE = _Slice()
 
 
-def slice_spent() -> bool:
-    """True when this turn of the event loop has spent its time on results already."""
-    return _SLICE.spent()
-
-
 async def next_slice() -> None:
     """Wait until a turn of the loop has time for more (at once when this one still has)."""
     while _SLICE.spent():
         await asyncio.sleep(0)
-
-
-async def _then_next_slice(awaitable: Awaitable[Any]) -> Any:
-    value = await awaitable
-    await next_slice()
-    return value
 
 
 def _weak_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> GraphQLResolveInfoHelpers:
@@ -109,16 +98,33 @@ class LivecartExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return sub_executor
 
     async def complete_awaitable_value(self, return_type, field_details_list, info, path, result, position_context):
-        # A resolver's value arrives, often with many others (a DataLoader's batch): complete it in a
-        # turn that has room.
-        return await super().complete_awaitable_value(
-            return_type, field_details_list, info, path, _then_next_slice(result), position_context
-        )
+        """graphql-core's, waiting for a turn with room between the resolver's value and its
+        completion: a DataLoader's batch wakes many such fields at once."""
+        try:
+            resolved = await self.with_abort_signal(result)
+            if _SLICE.spent():
+                await next_slice()
+            completed = self.complete_value(return_type, field_details_list, info, path, resolved, position_context)
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            completed = None
+        return completed
 
     async def complete_awaitable_list_item_value(self, item, item_type, field_details_list, info, item_path, position_context):
-        return await super().complete_awaitable_list_item_value(
-            _then_next_slice(item), item_type, field_details_list, info, item_path, position_context
-        )
+        """graphql-core's, with the same wait as complete_awaitable_value."""
+        try:
+            resolved = await self.with_abort_signal(item)
+            if _SLICE.spent():
+                await next_slice()
+            completed = self.complete_value(item_type, field_details_list, info, item_path, resolved, position_context)
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            return None
+        return completed
 
     def complete_iterable_value(self, item_type, field_details_list, info, path, items, position_context):
         """As graphql-core's, except that the items left when the slice is spent are completed
@@ -130,7 +136,7 @@ class LivecartExecutionContext(StrawberryGraphQLCoreExecutionContext):
         pending: list[int] = []  # indexes of awaitable entries of `completed`
         try:
             for index, item in enumerate(items):
-                if slice_spent():
+                if _SLICE.spent():
                     return self._complete_later(item_type, field_details_list, info, path, items, position_context, index, completed, pending)
                 self._complete_item(item_type, field_details_list, info, path, item, index, position_context, completed, pending)
         except Exception:
