@@ -19,8 +19,8 @@ which costs it a little CPU (a few µs per postponed completion) and no change i
 No cycle. graphql-core's executor keeps its resolver helpers (GraphQLResolveInfoHelpers, bound
 methods of itself) on itself: a reference cycle through the context, its DataLoaders and every row
 they loaded. Each execution's objects, thousands for a large one, were then freed by the garbage
-collector instead of when the execution ended: several full collections a second under a stream of
-large documents, each one a block of 25 to 90 ms, and a third of the document's CPU. The helpers
+collector instead of when the execution ended: one or two full collections a second under a stream of
+large documents, each one a block of 25 to 90 ms, and near a third of the document's CPU. The helpers
 here reach the executor through a weak reference.
 """
 from __future__ import annotations
