@@ -222,7 +222,7 @@ def section(rows: list[Measured], args: argparse.Namespace, started: str) -> lis
         "records the CPU the loop's thread spent between two wake-ups (and, in brackets, how late the wake-up "
         "came: on a machine shared with other jobs, see the load average, the same CPU stretches in wall time, "
         "and the /healthz columns show those waits too). The blocks are kept short by schema/execution.py: a "
-        "result is completed in slices of 4 ms of CPU with the loop polling its sockets in between, and an "
+        "result is completed in slices of 2 ms of CPU (SLICE_SECONDS) with the loop polling its sockets in between, and an "
         "execution leaves no reference cycle, so what it loaded is freed when it ends instead of by full "
         "garbage collections (25 to 90 ms each, one or two a second under these documents, before); server/app.py sets the "
         "collector's generations (GC_THRESHOLDS). The median is what a steady stream of such queries costs /healthz.",

@@ -37,7 +37,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 # What one turn of the event loop may spend completing results before it lets others in. A
 # /healthz waits about two turns behind a large document: twice this plus one field's work.
-SLICE_SECONDS = 0.004
+SLICE_SECONDS = 0.002
 
 
 class _Slice:
