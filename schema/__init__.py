@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from livecart.schema.catalog import CatalogMutation, CatalogQuery
 from livecart.schema.commerce import CommerceMutation, CommerceQuery
 from livecart.schema.engagement import EngagementMutation
+from livecart.schema.execution import LivecartExecutionContext
 from livecart.schema.document_cache import DocumentCache, DocumentStore
 from livecart.schema.extensions import ErrorCodes, LivecartSchema
 from livecart.schema.inputs import StorableText
@@ -63,6 +64,7 @@ def build_schema(settings: SchemaSettings | None = None, *, extensions: Sequence
         mutation=mutation,
         subscription=subscription,
         scalar_overrides=SCALAR_OVERRIDES,
+        execution_context_class=LivecartExecutionContext,  # large results in slices, no cycle (issue 13)
         extensions=[
             *((Traced,) if settings.tracing else ()),  # first: the operation's span holds the others' work
             *limit_extensions(introspection=settings.introspection_enabled),

@@ -58,14 +58,27 @@ async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
+# The collector's thresholds: Python's young generations (700, 10), and a full collection after 1,000
+# of the middle generation's instead of 10. A large document keeps tens of thousands of objects alive
+# while it runs, all freed when it ends; the young collections move them to the oldest generation,
+# and as the frozen start-up heap does not count there, Python's rule (a full collection once the
+# oldest grew by a quarter) called one or two a second under a stream of such documents,
+# each a block of 25 to 90 ms walking every object in flight (bench/cost.py, issue 13). Young
+# collections stay small (a few ms at most); larger young generations were tried and made them
+# longer, as each then freed more garbage in cycles (graphql-core's validation visitors).
+GC_THRESHOLDS = (700, 10, 1000)
+
+
 async def freeze_startup_heap(app: web.Application) -> None:
     """What start-up built (the schema, graphql-core's types, the models, the pages) lives as
     long as the process: moved out of the garbage collector's view, a full collection no longer
     walks it, which on a busy server stalled the event loop (and every request) for tens of ms.
     For a process that serves one app (`livecart serve`): frozen objects are never collected, so
-    a process that makes app after app (the tests) must not."""
+    a process that makes app after app (the tests) must not. The same goes for the collector's
+    thresholds (GC_THRESHOLDS above)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app(settings: Settings) -> web.Application:
