@@ -9,7 +9,9 @@ from strawberry.tools import merge_types
 from livecart.schema.catalog import CatalogMutation, CatalogQuery
 from livecart.schema.commerce import CommerceMutation, CommerceQuery
 from livecart.schema.engagement import EngagementMutation
+from livecart.schema import facts
 from livecart.schema.document_cache import DocumentCache, DocumentStore
+from livecart.schema.internals import graphql_schema
 from livecart.schema.extensions import ErrorCodes, LivecartSchema
 from livecart.schema.inputs import StorableText
 from livecart.schema.limits import limit_extensions
@@ -36,7 +38,7 @@ def build_schema(settings: Settings | None = None) -> LivecartSchema:
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
-    return LivecartSchema(
+    schema = LivecartSchema(
         query=query,
         mutation=mutation,
         subscription=subscription,
@@ -51,3 +53,5 @@ def build_schema(settings: Settings | None = None) -> LivecartSchema:
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )
+    facts.register(graphql_schema(schema))  # the fields' declared facts, for the checks that see only a document
+    return schema
