@@ -40,8 +40,9 @@ PROTOCOLS = tuple(SESSIONS)
 def direct_frame_writer(ws: web.WebSocketResponse) -> Callable[[bytes], bool] | None:
     """A synchronous `write(data) -> bool` onto the socket (False: it takes no more now, queue it),
     or None when this aiohttp has no such writer. The only use of aiohttp's private WebSocket
-    writer (`_writer`, its `protocol._paused` and `_write_websocket_frame`): frames are never
-    compressed here (see LivecartGraphQLView.create_websocket_response), so the write is synchronous."""
+    writer, its protocol's paused flag and its frame-writing method (tests/test_engine_internals.py
+    fails on the aiohttp that removes one): frames are never compressed here (see
+    LivecartGraphQLView.create_websocket_response), so the write is synchronous."""
     writer = getattr(ws, "_writer", None)
     write_frame = getattr(writer, "_write_websocket_frame", None)
     if writer is None or write_frame is None or not hasattr(writer, "protocol") or not hasattr(writer, "transport"):

@@ -47,7 +47,7 @@ class SendQueue:
         self._queued_bytes = 0
         self._coalesced_ops: set[str] = set()
         self._wakeup: asyncio.Event | None = None
-        self._writer_task: asyncio.Task | None = None
+        self._drainer: asyncio.Task | None = None
         self.overflowed = False
         self.closed = False
 
@@ -71,10 +71,10 @@ class SendQueue:
         if len(self._queue) >= self.max_messages or self._queued_bytes + len(data) > self.max_bytes:
             self._overflow()
             return
-        if self._writer_task is None:
+        if self._drainer is None:
             self._queue = deque()
             self._wakeup = asyncio.Event()
-            self._writer_task = asyncio.get_running_loop().create_task(self._write_forever())
+            self._drainer = asyncio.get_running_loop().create_task(self._write_forever())
         self._queue.append([key, data])
         self._queued_bytes += len(data)
         self._wakeup.set()
@@ -107,8 +107,8 @@ class SendQueue:
         log.warning("closing a WebSocket whose client stopped reading (%d messages queued)", len(self._queue))
         self._queue = ()
         self._queued_bytes = 0
-        if self._writer_task is not None:
-            self._writer_task.cancel()
+        if self._drainer is not None:
+            self._drainer.cancel()
         # A polite close would wait for the very client that is not reading: abort the connection.
         self.socket.abort()
 
@@ -120,12 +120,12 @@ class SendQueue:
     async def _drain(self, timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):
-                while self._queue and not self.closed and self._writer_task is not None:
+                while self._queue and not self.closed and self._drainer is not None:
                     await asyncio.sleep(0.01)
         except TimeoutError:
             pass
 
     def stop(self) -> None:
         self.closed = True
-        if self._writer_task is not None:
-            self._writer_task.cancel()
+        if self._drainer is not None:
+            self._drainer.cancel()

@@ -107,7 +107,7 @@ class _Operation:
     variables: Any
     name: str | None
     task: asyncio.Task | None = None
-    completed: bool = False  # its last message (complete or error) is sent, or it is detached
+    last_sent: bool = False  # its last message (complete or error) is sent, or it is detached
     release: Callable[[], None] | None = field(default=None)  # set while detached
 
 
@@ -131,7 +131,7 @@ class Session:
         self.acknowledged = False
         self.init_received = False
         self.timed_out = False
-        self.operations: dict[str, _Operation] = {}
+        self.by_id: dict[str, _Operation] = {}
         self._init_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             limits.init_timeout, self._init_timed_out
         )
@@ -196,13 +196,13 @@ class Session:
 
     def over_limit(self, operation_id: str) -> bool:
         limit = self.limits.max_operations
-        return limit is not None and operation_id not in self.operations and len(self.operations) >= limit
+        return limit is not None and operation_id not in self.by_id and len(self.by_id) >= limit
 
     async def shutdown(self) -> None:
         self._init_arrived()
         for task in list(self._tasks):
             task.cancel()
-        operations = list(self.operations.values())
+        operations = list(self.by_id.values())
         for operation in operations:
             self._end(operation)
         for operation in operations:
@@ -212,7 +212,7 @@ class Session:
         self.out.stop()
 
     def _end(self, operation: _Operation) -> None:
-        self.operations.pop(operation.id, None)
+        self.by_id.pop(operation.id, None)
         if operation.release is not None:
             self.finish(operation.id)
         if operation.task is not None:
@@ -284,7 +284,7 @@ class TransportWSSession(Session):
         operation_id = message["id"]
         if not isinstance(operation_id, str):
             raise TypeError("id")
-        if operation_id in self.operations:
+        if operation_id in self.by_id:
             await self.close(4409, f"Subscriber for {operation_id} already exists")
             return
         if self.over_limit(operation_id):
@@ -298,13 +298,13 @@ class TransportWSSession(Session):
         except Refused as refusal:
             self.send({"id": operation_id, "type": "error", "payload": refusal.errors})
             return
-        if operation_id in self.operations:  # a reuse that arrived while the document was resolved
+        if operation_id in self.by_id:  # a reuse that arrived while the document was resolved
             await self.close(4409, f"Subscriber for {operation_id} already exists")
             return
         operation = _Operation(operation_id, payload["query"], payload.get("variables"), payload.get("operationName"))
         if isinstance(operation.query, str):
             self.out.coalesce(operation_id, self.hooks.coalesced(operation.query, operation.name))
-        self.operations[operation_id] = operation
+        self.by_id[operation_id] = operation
         operation.task = asyncio.get_running_loop().create_task(self._run(operation))
 
     async def _run(self, operation: _Operation) -> None:
@@ -315,13 +315,13 @@ class TransportWSSession(Session):
             async for result in self.hooks.stream(operation.query, operation.variables, operation.name):
                 if first and result.before_execution:
                     if result.close_reason is not None:
-                        self.operations.pop(operation.id, None)
+                        self.by_id.pop(operation.id, None)
                         await self.close(4400, result.close_reason)
                         return
                     self._last(operation, {"id": operation.id, "type": "error", "payload": result.payload["errors"]})
                     return
                 first = False
-                if not operation.completed:
+                if not operation.last_sent:
                     self.send({"id": operation.id, "type": "next", "payload": result.payload})
             self._last(operation, {"id": operation.id, "type": "complete"})
         except asyncio.CancelledError:
@@ -334,15 +334,15 @@ class TransportWSSession(Session):
 
     def _last(self, operation: _Operation, message: dict) -> None:
         """The operation's last message: its id is free again before the client reads it."""
-        if operation.completed:
+        if operation.last_sent:
             return
-        operation.completed = True
-        if self.operations.get(operation.id) is operation:
-            del self.operations[operation.id]
+        operation.last_sent = True
+        if self.by_id.get(operation.id) is operation:
+            del self.by_id[operation.id]
         self.send(message)
 
     def _complete(self, operation_id: str) -> None:
-        operation = self.operations.get(operation_id)
+        operation = self.by_id.get(operation_id)
         if operation is not None:
             self._end(operation)
 
@@ -352,29 +352,29 @@ class TransportWSSession(Session):
         """The operation's task may end: the operation stays registered (limits, ids, `complete`
         from the client) and its group sends what the task would have; `release` takes it out of
         the hub when it is over."""
-        operation = self.operations.get(operation_id)
-        if operation is None or operation.completed:
+        operation = self.by_id.get(operation_id)
+        if operation is None or operation.last_sent:
             return False
-        operation.completed = True  # the ending task's own `complete` stays unsent
+        operation.last_sent = True  # the ending task's own `complete` stays unsent
         operation.release = release
         self.hooks.running(1)
         return True
 
     def finish(self, operation_id: str) -> None:
         """A detached operation is over: completed by its group, by the client, or the connection closed."""
-        operation = self.operations.get(operation_id)
+        operation = self.by_id.get(operation_id)
         release = operation.release if operation is not None else None
         if release is None:
             return
         operation.release = None
-        self.operations.pop(operation_id, None)
+        self.by_id.pop(operation_id, None)
         release()
         self.hooks.running(-1)
 
     def _end(self, operation: _Operation) -> None:
         if operation.release is not None:
             self.finish(operation.id)
-        self.operations.pop(operation.id, None)
+        self.by_id.pop(operation.id, None)
         if operation.task is not None:
             operation.task.cancel()
 
@@ -450,7 +450,7 @@ class LegacyWSSession(Session):
             # A start with a running id replaces that operation (stopped first): not one more.
             self.send({"type": "error", "id": operation_id, "payload": subscription_limit_error(self.limits.max_operations)})
             return
-        if operation_id in self.operations:
+        if operation_id in self.by_id:
             await self._stop(operation_id)
         try:
             payload = await self.hooks.resolve_document(message["payload"])
@@ -460,7 +460,7 @@ class LegacyWSSession(Session):
         operation = _Operation(operation_id, payload["query"], payload.get("variables"), payload.get("operationName"))
         if isinstance(operation.query, str):
             self.out.coalesce(operation_id, self.hooks.coalesced(operation.query, operation.name))
-        self.operations[operation_id] = operation
+        self.by_id[operation_id] = operation
         operation.task = asyncio.get_running_loop().create_task(self._run(operation))
 
     async def _run(self, operation: _Operation) -> None:
@@ -486,12 +486,12 @@ class LegacyWSSession(Session):
             self.send({"type": "complete", "id": operation.id})
         finally:
             # Over, however it ended: it no longer counts towards the limit, and its id may be reused.
-            if self.operations.get(operation.id) is operation:
-                del self.operations[operation.id]
+            if self.by_id.get(operation.id) is operation:
+                del self.by_id[operation.id]
             self.hooks.running(-1)
 
     async def _stop(self, operation_id: str) -> None:
-        operation = self.operations.pop(operation_id, None)
+        operation = self.by_id.pop(operation_id, None)
         if operation is None or operation.task is None:
             return
         operation.task.cancel()
