@@ -35,7 +35,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = create_broker(app[SETTINGS])  # Redis when REDIS_URL is set
+    settings = app[SETTINGS]
+    broker = create_broker(settings.redis_url, share_events=settings.subscription_sharing)  # Redis when REDIS_URL is set
     app[BROKER] = broker
     if hasattr(broker, "lag_observer"):  # Redis: each event's trip through Redis feeds the lag histogram
         broker.lag_observer = functools.partial(ops.observe_broker_lag, app)

@@ -8,14 +8,11 @@ fan-out, coalesced figures. `InProcessBroker` is the embedded default;
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from livecart.subscriptions import tracing
 from livecart.subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
 from livecart.subscriptions.hub import Hub
-
-if TYPE_CHECKING:
-    from livecart.server.settings import Settings
 
 
 class Broker(Protocol):
@@ -44,15 +41,16 @@ class InProcessBroker:
         self.hub.deliver(channel, event)
 
 
-def create_broker(settings: Settings) -> Broker:
-    """Redis when REDIS_URL is set (several processes share events), else in-process."""
-    if settings.redis_url:
+def create_broker(redis_url: str | None = None, *, share_events: bool = True) -> Broker:
+    """Redis when `redis_url` is given (several processes share events), else in-process.
+    `share_events` off: each subscriber executes per event on its own (the bench's baseline)."""
+    if redis_url:
         from livecart.subscriptions.redis_broker import RedisBroker
 
-        broker: Broker = RedisBroker(settings.redis_url)
+        broker: Broker = RedisBroker(redis_url)
     else:
         broker = InProcessBroker()
-    broker.hub.share_events = settings.subscription_sharing
+    broker.hub.share_events = share_events
     return broker
 
 
