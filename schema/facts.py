@@ -95,18 +95,16 @@ def _collect(schema: GraphQLSchema) -> FieldFacts:
 # The facts of every schema built in this process (schema/__init__.py registers it), for the
 # checks that see a document but not its schema. Before any is registered every document counts
 # as caller-dependent: nothing is shared by mistake.
-_registered: list[FieldFacts] = []
+_registered_caller_fields: frozenset[str] | None = None
 
 
 def register(schema: GraphQLSchema) -> FieldFacts:
+    global _registered_caller_fields
     facts = facts_of(schema)
-    if facts not in _registered:
-        _registered.append(facts)
+    _registered_caller_fields = facts.caller_fields | (_registered_caller_fields or frozenset())
     return facts
 
 
 def caller_fields() -> frozenset[str] | None:
     """Every registered schema's caller-dependent field names; None before any is registered."""
-    if not _registered:
-        return None
-    return frozenset().union(*(facts.caller_fields for facts in _registered))
+    return _registered_caller_fields
