@@ -60,17 +60,13 @@ def direct_frame_writer(ws: web.WebSocketResponse) -> Callable[[bytes], bool] | 
 class AiohttpSocket:
     """`subscriptions.sendqueue.Socket` over an aiohttp WebSocketResponse."""
 
-    __slots__ = ("ws", "request", "_write_now")
+    __slots__ = ("ws", "request", "write_now")
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        """`ws` is prepared (its frame writer exists from then on)."""
         self.request = request
         self.ws = ws
-        self._write_now: Callable[[bytes], bool] | None = None
-
-    def write_now(self, data: bytes) -> bool:
-        if self._write_now is None:
-            self._write_now = direct_frame_writer(self.ws) or (lambda _data: False)
-        return self._write_now(data)
+        self.write_now: Callable[[bytes], bool] = direct_frame_writer(ws) or _never_now
 
     async def write(self, data: bytes) -> None:
         await self.ws.send_frame(data, WSMsgType.TEXT)
@@ -82,6 +78,10 @@ class AiohttpSocket:
 
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code=code, message=reason.encode())
+
+
+def _never_now(data: bytes) -> bool:
+    return False  # every frame through the queue's writer task
 
 
 class Connection(SendQueue):

@@ -41,6 +41,7 @@ class SendQueue:
 
     def __init__(self, socket: Socket) -> None:
         self.socket = socket
+        self._write_now = socket.write_now  # per frame of a fan-out: looked up once
         # [operation id or None, encoded bytes]; the deque, the wake-up event and the writer task are
         # made when a first frame has to wait (most idle sockets never queue one: ~1.5 KB each).
         self._queue: deque[list] | tuple = ()
@@ -66,7 +67,7 @@ class SendQueue:
         key = message.get("id") if message.get("type") in RESULT_TYPES else None
         if key is not None and key in self._coalesced_ops and self._replace_queued(key, data):
             return
-        if not self._queue and self.socket.write_now(data):
+        if not self._queue and self._write_now(data):
             return
         if len(self._queue) >= self.max_messages or self._queued_bytes + len(data) > self.max_bytes:
             self._overflow()
