@@ -71,9 +71,10 @@ def estimated_cost(query: str) -> int:
     from graphql.validation import ValidationContext
 
     from livecart.schema import build_schema
+    from livecart.schema.internals import graphql_schema
     from livecart.schema.cost import document_cost
 
-    schema = build_schema()._schema
+    schema = graphql_schema(build_schema())
     document = parse(query)
     context = ValidationContext(schema, document, TypeInfo(schema), lambda error: None)
     return sum(document_cost(context, operation)[0] for operation in document.definitions)

@@ -20,12 +20,13 @@ from livecart.models.errors import not_found
 from livecart.models.fields import parse_id
 from livecart.models.stream import LiveStream, StreamStatus, live_streams_query
 from livecart.resolvers.loaders import new_loader_scope
+from livecart.subscriptions import events
 from livecart.subscriptions.events import DIRECTORY_CHANNEL, stream_channel
 from livecart.subscriptions.hub import SharedEvent
 from livecart.subscriptions.shared import SharedDelivery
 
 # Every subscription hears these: the stream may end under it.
-ENDINGS = frozenset({"stream_updated"})
+ENDINGS = events.kinds_of(events.stream_updated)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ async def follow_stream(
             hub.remove(inbox)
 
 
-DIRECTORY = frozenset({"live_streams_changed"})
+DIRECTORY = events.kinds_of(events.live_streams_changed)
 
 
 async def follow_directory(info: Info, first: int) -> AsyncIterator[list[LiveStream]]:

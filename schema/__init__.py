@@ -12,7 +12,9 @@ from livecart.schema.catalog import CatalogMutation, CatalogQuery
 from livecart.schema.commerce import CommerceMutation, CommerceQuery
 from livecart.schema.engagement import EngagementMutation
 from livecart.schema.execution import LivecartExecutionContext
+from livecart.schema import facts
 from livecart.schema.document_cache import DocumentCache, DocumentStore
+from livecart.schema.internals import graphql_schema
 from livecart.schema.extensions import ErrorCodes, LivecartSchema
 from livecart.schema.inputs import StorableText
 from livecart.schema.limits import limit_extensions
@@ -59,7 +61,7 @@ def build_schema(settings: SchemaSettings | None = None, *, extensions: Sequence
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
-    return LivecartSchema(
+    schema = LivecartSchema(
         query=query,
         mutation=mutation,
         subscription=subscription,
@@ -75,3 +77,5 @@ def build_schema(settings: SchemaSettings | None = None, *, extensions: Sequence
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )
+    facts.register(graphql_schema(schema))  # the fields' declared facts, for the checks that see only a document
+    return schema

@@ -21,6 +21,7 @@ from livecart.resolvers import engagement as engagement_r
 from livecart.resolvers import user as user_r
 from livecart.schema.catalog import Product, ProductOnStream
 from livecart.schema.cost import list_size
+from livecart.schema.facts import caller_dependent
 from livecart.schema.engagement import Viewer
 from livecart.schema.permissions import IsAuthenticated
 from livecart.schema.user import User, user_type
@@ -97,6 +98,8 @@ async def stream_order_by_id(info: Info, id: int) -> StreamOrder | None:
 class OwnerOnly(BasePermission):
     """Only the seller of the stream (or replay) the field belongs to; anyone else gets null and
     FORBIDDEN there (UNAUTHENTICATED when anonymous) while the rest of the answer stands."""
+
+    depends_on_caller = True  # its fields' answers are never shared between callers (schema/facts.py)
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         user = await info.context.require_user()
@@ -278,13 +281,13 @@ ORDERS_PAGE = 20
 
 @strawberry.type
 class CommerceQuery:
-    @strawberry.field(description="The caller's cart (UNAUTHENTICATED when anonymous).")
+    @strawberry.field(description="The caller's cart (UNAUTHENTICATED when anonymous).", metadata=caller_dependent())
     async def cart(self, info: Info) -> Cart:
         return Cart(lines=await r.cart(info))
 
     @strawberry.field(
         description=f"The caller's orders, newest first (UNAUTHENTICATED when anonymous): the first `first` (1 to {MAX_PAGE}).",
-        metadata=list_size(MAX_PAGE, "first", ORDERS_PAGE),
+        metadata=caller_dependent(list_size(MAX_PAGE, "first", ORDERS_PAGE)),
     )
     async def my_orders(self, info: Info, first: int = ORDERS_PAGE) -> list[Order]:
         return [Order(model=row) for row in await r.my_orders(info, first)]

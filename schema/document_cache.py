@@ -17,17 +17,11 @@ from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNo
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
+from livecart.schema import facts
 from livecart.schema.limits import MAX_DOCUMENT_BYTES, MAX_TOKENS
 
 MAX_DOCUMENTS = 512
 
-# Fields whose value depends on who asks: a result of a document that selects one is never
-# shared between callers. Names, not types: an over-match only shares less.
-CALLER_FIELDS = frozenset({
-    "myReaction", "stats", "activeViewers", "orders", "streamKey", "media", "me", "myOrders", "cart", "bidders",
-    # moderation (issue 17)
-    "myChatRole", "myHeldComments", "heldComments", "moderators", "blockedTerms", "chatRestrictions", "moderationLog",
-})
 
 
 @functools.lru_cache(maxsize=256)
@@ -51,7 +45,10 @@ def field_names(query: str) -> frozenset[str]:
 
 
 def selects_caller_fields(query: str) -> bool:
-    return not field_names(query).isdisjoint(CALLER_FIELDS)
+    """Whether the document selects a field whose value depends on who asks (declared on the field:
+    schema/facts.py): its result is never shared between callers. True before a schema is built."""
+    fields = facts.caller_fields()
+    return fields is None or not field_names(query).isdisjoint(fields)
 
 
 # Fields read off the server's clock as they are answered (issue 18: deal and auction countdowns):

@@ -13,6 +13,7 @@ from livecart.models.stream import LiveStream as StreamRow
 from livecart.resolvers import engagement as r
 from livecart.resolvers import moderation as moderation_r
 from livecart.schema.cost import list_size
+from livecart.schema.facts import caller_dependent
 from livecart.schema.permissions import IsAuthenticated
 from livecart.schema.user import User, user_type
 
@@ -153,7 +154,7 @@ class EngagementFields:
     def comment_count(self) -> int:
         return self.model.comment_count
 
-    @strawberry.field(description="The caller's own reaction; null when none or anonymous.")
+    @strawberry.field(description="The caller's own reaction; null when none or anonymous.", metadata=caller_dependent())
     async def my_reaction(self, info: Info) -> ReactionKind | None:
         kind = await r.my_reaction(info, self.model.id)
         return ReactionKind.from_model(kind) if kind else None

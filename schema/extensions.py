@@ -8,8 +8,10 @@ clients retry instead of reporting a crash.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
+from typing import Any
 
 import strawberry
 from graphql import ArgumentNode, DocumentNode, Node, Visitor, visit
@@ -67,6 +69,10 @@ class ErrorCodes(MaskErrors):
         super().__init__(error_message=INTERNAL_MESSAGE)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """strawberry's MaskErrors hook (private: its presence is checked by tests/test_engine_internals.py)."""
+        return self.coded_errors(errors)
+
+    def coded_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         coded = [self._coded(error) for error in errors]
         self._count(coded)
         return coded
@@ -75,6 +81,14 @@ class ErrorCodes(MaskErrors):
         # A RequestContext (resolvers/context.py), or none at all: shared execution and the
         # schema's own tests run without a request.
         return getattr(self.execution_context, "context", None)
+
+    @classmethod
+    def format_for(cls, errors: list[GraphQLError], context: Any) -> list[dict]:
+        """The errors as a client with this context is shown them, outside an operation's own
+        execution (the shared path's failures: subscriptions/shared.py)."""
+        extension = cls()
+        extension.execution_context = _CallerOnly(context)
+        return [error.formatted for error in extension.coded_errors(errors)]
 
     def _request_id(self) -> str | None:
         return getattr(self._context(), "request_id", None)
@@ -123,6 +137,14 @@ class ErrorCodes(MaskErrors):
         if named is not None:
             error.message = f"{named}: {refusal.message.split(': ', 1)[-1]}"
             error.extensions["argument"] = named
+
+
+@dataclasses.dataclass(slots=True)
+class _CallerOnly:
+    """What ErrorCodes reads of an execution context outside one: the caller's context."""
+
+    context: Any
+    graphql_document: Any = None
 
 
 _VARIABLE_ERROR = re.compile(r"Variable '(\$\w+)'")

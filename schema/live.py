@@ -19,10 +19,12 @@ from livecart.resolvers import live as r
 from livecart.schema.catalog import Product, ProductOnStream
 from livecart.schema.commerce import IdempotencyKeyArg
 from livecart.schema.cost import list_size
+from livecart.schema.facts import caller_dependent, fed_by
 from livecart.schema.engagement import Comment
 from livecart.schema.permissions import IsAuthenticated, IsVendor
 from livecart.schema.realtime import _follow
 from livecart.schema.user import User, user_type
+from livecart.subscriptions import events
 from livecart.subscriptions.hub import SharedEvent
 from livecart.resolvers.realtime import Step
 
@@ -211,7 +213,8 @@ class Auction(ProductOnStream):
         return [Bid(model=b) for b in await m.Bid.filter(auction_id=self.model.id).order_by("-id").limit(limit)]
 
     @strawberry.field(
-        description=f"Owner only: everyone who bid, highest first (the first {MAX_PAGE}).", metadata=list_size(MAX_PAGE)
+        description=f"Owner only: everyone who bid, highest first (the first {MAX_PAGE}).",
+        metadata=caller_dependent(list_size(MAX_PAGE)),
     )
     async def bidders(self, info: Info) -> list[AuctionBidder]:
         await owned_stream(self.model.stream_id, (await info.context.require_user()).id)  # the one policy
@@ -405,14 +408,15 @@ class LiveMutation:
         return Bid(model=await r.place_bid(info, auction_id, amount, max_amount, idempotency_key))
 
 
-LIVE_KINDS = frozenset({"stock_changed", "sold_out", "deal_changed", "auction_changed"})
+LIVE_KINDS = events.kinds_of(events.stock_changed, events.sold_out, events.deal_changed, events.auction_changed)
 
 
 @strawberry.type
 class LiveSubscription:
     @strawberry.subscription(
         description="The stream's live stock, deals and auction: at once, then on every bid, deal change and sell-out,"
-        " and on purchases at most twice a second."
+        " and on purchases at most twice a second.",
+        metadata=fed_by(LIVE_KINDS),
     )
     async def live_commerce(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveCommerce, None]:
         async def state_of(event: SharedEvent) -> LiveCommerce:

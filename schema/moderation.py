@@ -15,6 +15,7 @@ from livecart.models.stream import LiveStream as StreamRow
 from livecart.resolvers import moderation as r
 from livecart.models.fields import MAX_PAGE
 from livecart.schema.cost import list_size
+from livecart.schema.facts import caller_dependent
 from livecart.schema.engagement import Comment, comment_by_id
 from livecart.schema.permissions import IsAuthenticated
 from livecart.schema.user import User, user_type
@@ -39,6 +40,8 @@ ModerationActionKind = strawberry.enum(m.ActionKind, name="ModerationActionKind"
 class ModeratorOnly(BasePermission):
     """The stream's owner or one of its shop's moderators (models/moderation.py decides);
     anyone else gets null and FORBIDDEN there while the rest of the answer stands."""
+
+    depends_on_caller = True  # schema/facts.py
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         user = await info.context.require_user()
@@ -170,13 +173,14 @@ class ModerationFields:
     async def chat(self, info: Info) -> ChatState:
         return await chat_state(info, self.model.id)
 
-    @strawberry.field(description="The caller's role in this stream's chat; null when anonymous.")
+    @strawberry.field(description="The caller's role in this stream's chat; null when anonymous.", metadata=caller_dependent())
     async def my_chat_role(self, info: Info) -> ChatRole | None:
         role = await r.my_chat_role(info, self.model)
         return ChatRole(role.value) if role else None
 
     @strawberry.field(
-        description=f"The caller's own comments waiting for approval (the first {MAX_PAGE}).", metadata=list_size(MAX_PAGE)
+        description=f"The caller's own comments waiting for approval (the first {MAX_PAGE}).",
+        metadata=caller_dependent(list_size(MAX_PAGE)),
     )
     async def my_held_comments(self, info: Info) -> list[Comment]:
         return [Comment.from_model(row) for row in (await r.my_held_comments(info, self.model.id))[:MAX_PAGE]]

@@ -27,12 +27,16 @@ def return_path_for(kwargs: dict[str, Any]) -> str | None:
 
 
 class IsAuthenticated(BasePermission):
+    depends_on_caller = True  # the fields it guards answer per caller (schema/facts.py)
+
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         await info.context.require_user(return_path_for(kwargs))
         return True
 
 
 class IsVendor(BasePermission):
+    depends_on_caller = True
+
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         user = await info.context.require_user(return_path_for(kwargs))
         await seller_vendor(info, user.id)  # models/policy.py's answer, kept for the resolver that follows

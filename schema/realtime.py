@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from livecart.models.figures import viewer_count
@@ -22,10 +23,16 @@ from livecart.schema.commerce import StreamOrder, StreamStats, stream_order_by_i
 from livecart.schema.engagement import Comment, ReactionCounts, ViewerCount, comment_by_id
 from livecart.schema.moderation import ChatState, CommentDeletion, chat_state, held_comment_by_id
 from livecart.schema.cost import list_size
+from livecart.schema.document_cache import parsed, selects_caller_fields
+from livecart.schema.extensions import ErrorCodes
+from livecart.schema.internals import graphql_schema
+from livecart.resolvers.loaders import new_loader_scope
+from livecart.schema.facts import fed_by
 from livecart.schema.stream import STREAMS_PAGE, LiveStream, streams_out
+from livecart.subscriptions import events
 from livecart.subscriptions.hub import SharedEvent
 from livecart.resolvers.realtime import Step, follow_directory, follow_stream, shared_stream_row
-from livecart.subscriptions.shared import shared_delivery
+from livecart.subscriptions.shared import Operation, SharedExecution, shared_delivery
 
 
 class _ContextOnly:
@@ -45,16 +52,34 @@ async def _viewer_count_now(stream_id: int) -> ViewerCount:
     return ViewerCount.from_model(stream_id, await viewer_count(stream_id, utcnow()))
 
 
-COMMENTS = frozenset({"comment_added"})
-VIEWERS = frozenset({"viewers_changed"})
-REACTIONS = frozenset({"reactions_changed"})
-UPDATES = frozenset({"stream_updated"})
-ORDERS = frozenset({"order_placed"})
+# The events that feed each field: declared on the field (`fed_by`, schema/facts.py) and followed.
+COMMENTS = events.kinds_of(events.comment_added)
+VIEWERS = events.kinds_of(events.viewers_changed)
+REACTIONS = events.kinds_of(events.reactions_changed)
+UPDATES = events.kinds_of(events.stream_updated)
+ORDERS = events.kinds_of(events.order_placed)
 
-STATS = frozenset({"stats_changed"})
-DELETIONS = frozenset({"comment_deleted"})
-CHAT = frozenset({"chat_updated"})
-HELD = frozenset({"comment_held"})
+STATS = events.kinds_of(events.stats_changed)
+DELETIONS = events.kinds_of(events.comment_deleted)
+CHAT = events.kinds_of(events.chat_updated)
+HELD = events.kinds_of(events.comment_held)
+DIRECTORY = events.kinds_of(events.live_streams_changed)
+
+
+def shared_execution(schema: Any, query: str) -> SharedExecution | None:
+    """What the engine needs to execute a subscription's document once per event for a group of
+    alike subscribers (subscriptions/shared.py); None when the document cannot be read."""
+    try:
+        document = parsed(query)
+    except GraphQLError:
+        return None
+    return SharedExecution(
+        graphql_schema(schema), document, selects_caller_fields(query), ErrorCodes.format_for, new_loader_scope
+    )
+
+
+def _how(info: Info) -> Callable[[Operation], SharedExecution | None]:
+    return lambda operation: shared_execution(info.schema, operation.query)
 
 
 async def _follow(
@@ -70,7 +95,7 @@ async def _follow(
     """The events of `kinds` as the values `value_of` makes of them (None: nothing to send).
     `detachable`: the field sends nothing for the initial and ended steps (see follow_stream)."""
     caller = await info.context.user()
-    shared = shared_delivery(info, value_of, caller.id if caller else None)
+    shared = shared_delivery(info.context, info.context.broker.hub, caller.id if caller else None, value_of, _how(info))
     async for step in follow_stream(
         info, stream_id, kinds, owner_only=owner_only, moderators_only=moderators_only, shared=shared,
         detachable=detachable,
@@ -106,12 +131,12 @@ async def _follow_rows(
 
 @strawberry.type
 class RealtimeSubscription:
-    @strawberry.subscription
+    @strawberry.subscription(metadata=fed_by(COMMENTS))
     async def comment_added(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
         async for comment in _follow_rows(info, stream_id, COMMENTS, "comment_id", comment_by_id):
             yield comment
 
-    @strawberry.subscription(description="The count now, at once, then each change.")
+    @strawberry.subscription(description="The count now, at once, then each change.", metadata=fed_by(VIEWERS))
     async def viewer_count(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ViewerCount, None]:
         async def count_of(event: SharedEvent) -> ViewerCount:
             return await event.once("viewers", lambda: _viewer_count_now(event["stream_id"]))
@@ -123,7 +148,7 @@ class RealtimeSubscription:
             else:
                 yield value
 
-    @strawberry.subscription
+    @strawberry.subscription(metadata=fed_by(REACTIONS))
     async def reactions_changed(
         self, info: Info, stream_id: strawberry.ID
     ) -> AsyncGenerator[ReactionCounts, None]:
@@ -138,7 +163,7 @@ class RealtimeSubscription:
             else:
                 yield value
 
-    @strawberry.subscription(description="Status and featured-product changes.")
+    @strawberry.subscription(description="Status and featured-product changes.", metadata=fed_by(UPDATES))
     async def stream_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveStream, None]:
         async def stream_of(event: SharedEvent) -> LiveStream | None:
             row = await shared_stream_row(event)
@@ -151,13 +176,14 @@ class RealtimeSubscription:
             else:
                 yield value
 
-    @strawberry.subscription(description="Owner only.")
+    @strawberry.subscription(description="Owner only.", metadata=fed_by(ORDERS))
     async def order_placed(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamOrder, None]:
         async for order in _follow_rows(info, stream_id, ORDERS, "stream_order_id", stream_order_by_id, owner_only=True):
             yield order
 
     @strawberry.subscription(
-        description="Owner only: the figures now, at once, then on each change, at most once a second."
+        description="Owner only: the figures now, at once, then on each change, at most once a second.",
+        metadata=fed_by(STATS),
     )
     async def stream_stats(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamStats, None]:
         async def stats_of(event: SharedEvent) -> StreamStats:
@@ -173,7 +199,8 @@ class RealtimeSubscription:
 
     @strawberry.subscription(
         description="Comments leaving the chat (deleted by their author or a moderator, removed with a ban, or "
-        "rejected after review), with the comment count after."
+        "rejected after review), with the comment count after.",
+        metadata=fed_by(DELETIONS),
     )
     async def comment_deleted(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[CommentDeletion, None]:
         async def deletion_of(event: SharedEvent) -> CommentDeletion | None:
@@ -190,7 +217,9 @@ class RealtimeSubscription:
             if isinstance(value, CommentDeletion):
                 yield value
 
-    @strawberry.subscription(description="The chat's settings now, at once, then each change (slow mode, review, pin).")
+    @strawberry.subscription(
+        description="The chat's settings now, at once, then each change (slow mode, review, pin).", metadata=fed_by(CHAT)
+    )
     async def chat_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ChatState, None]:
         reader = _ContextOnly(info.context)
 
@@ -205,7 +234,7 @@ class RealtimeSubscription:
             else:
                 yield value
 
-    @strawberry.subscription(description="Owner and moderators: comments that wait for approval.")
+    @strawberry.subscription(description="Owner and moderators: comments that wait for approval.", metadata=fed_by(HELD))
     async def comment_held(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
         async for comment in _follow_rows(info, stream_id, HELD, "comment_id", held_comment_by_id, moderators_only=True):
             yield comment
@@ -213,7 +242,7 @@ class RealtimeSubscription:
     @strawberry.subscription(
         description=f"The streams LIVE now (as liveStreams: the first `first`, 1 to {MAX_PAGE}), at once, then again "
         "whenever one goes live or ends.",
-        metadata=list_size(MAX_PAGE, "first", STREAMS_PAGE),
+        metadata=fed_by(DIRECTORY, list_size(MAX_PAGE, "first", STREAMS_PAGE)),
     )
     async def live_streams_changed(self, info: Info, first: int = STREAMS_PAGE) -> AsyncGenerator[list[LiveStream], None]:
         async for rows in follow_directory(info, check_first(first)):

@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from livecart.models import user as m
 from livecart.resolvers import user as r
+from livecart.schema.facts import caller_dependent
 from livecart.schema.permissions import IsAuthenticated
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class AuthPayload:
 
 @strawberry.type
 class UserQuery:
-    @strawberry.field(description="The caller; null when anonymous.")
+    @strawberry.field(description="The caller; null when anonymous.", metadata=caller_dependent())
     async def me(self, info: Info) -> User | None:
         user = await info.context.user()
         return User.from_model(user) if user else None

@@ -172,10 +172,11 @@ def cmd_trusted_documents(args: argparse.Namespace) -> None:
     from graphql import GraphQLError, parse, validate
 
     from livecart.schema import build_schema
+    from livecart.schema.internals import graphql_schema
     from livecart.server.pages import STATIC_DIR
     from livecart.server.persisted import apollo_manifest, page_documents
 
-    schema = build_schema()._schema
+    schema = graphql_schema(build_schema())
 
     def is_document(text: str) -> bool:
         try:

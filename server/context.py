@@ -11,7 +11,6 @@ from strawberry.dataloader import DataLoader
 from livecart.models.errors import DomainError, ErrorCode
 from livecart.models.user import User, token_record
 from livecart.resolvers.loaders import BatchLoad, ShieldedLoader, event_loaders
-from livecart.resolvers.loaders import new_loader_scope as new_loader_scope  # subscriptions/shared.py's import, until it takes a hook
 from livecart.server.appkeys import BROKER, SETTINGS
 from livecart.server.middleware import REQUEST_ID
 from livecart.server.ops import count_graphql_errors

@@ -1,15 +1,14 @@
-"""Strawberry's aiohttp view with our context, WebSocket auth and bounded send queues.
+"""Strawberry's aiohttp view for GraphQL over HTTP, with our context; WebSockets are ours.
 
-Both subscription protocols are served: graphql-transport-ws and the legacy
-graphql-ws. The connection_init payload `{"authorization": "Bearer <token>"}`
-authenticates the whole connection; a token that names nobody is refused (4403
-on graphql-transport-ws; connection_error then close on the legacy protocol).
+Both subscription protocols are served, graphql-transport-ws and the legacy graphql-ws, by the
+real-time engine's protocol core (subscriptions/transport.py) through its aiohttp adapter
+(server/ws_aiohttp.py); strawberry executes the operations. The connection_init payload
+`{"authorization": "Bearer <token>"}` authenticates the whole connection; a token that names
+nobody is refused (4403 on graphql-transport-ws; connection_error then close on the legacy protocol).
 
-Every message to a WebSocket goes through a bounded per-connection queue drained
-by one writer task. A client that stops reading stalls the writer (TCP pushes
-back), the queue fills, and the connection is dropped: the server's memory per
-connection stays bounded. Coalesced figures (viewerCount, reactionsChanged,
-streamStats) replace their own queued value instead of taking another slot.
+Every message to a WebSocket goes through a bounded per-connection queue
+(subscriptions/sendqueue.py): a client that stops reading is dropped, and coalesced figures
+(subscription fields fed only by coalesced events: schema/facts.py) replace their own queued value.
 
 Limits (issue 9; settings in server/settings.py, README "Production settings"): at most
 WEBSOCKET_SUBSCRIPTIONS_PER_CONNECTION operations at once per connection (the next is
@@ -21,40 +20,34 @@ the next handshake refused with HTTP 429 before any upgrade (TOO_MANY_CONNECTION
 """
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import contextvars
 import functools
 import logging
 import weakref
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
-from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
 from cross_web import HTTPException
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
 from livecart.models.errors import ErrorCode
-from livecart.server import graphql_http, http_stream, ops
+from livecart.server import graphql_http, http_stream, ops, ws_aiohttp
 from livecart.server.appkeys import REQUEST_REDIS, SETTINGS
 from livecart.server.pages import graphiql_page
 from livecart.server.persisted import PersistedDocuments, PersistedRefusal, load_manifest
 from livecart.schema.cost import MAX_RESPONSE_BYTES, response_too_large
-from livecart.schema.document_cache import operation_of, operation_type
+from livecart.schema.document_cache import operation_type
 from livecart.server.context import Context
 from livecart.server.query_cache import CACHE_HEADER, QUERY_CACHE
 from livecart.server.ratelimit import client_address
 from livecart.server.settings import Settings
-from livecart.subscriptions.shared import Operation as SharedOperation
-from livecart.subscriptions.shared import current_operation
+from livecart.subscriptions.transport import Limits
 
 log = logging.getLogger("livecart.ws")
 
@@ -64,408 +57,11 @@ _MEDIA: contextvars.ContextVar[str | None] = contextvars.ContextVar("livecart_me
 _PARAMS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("livecart_params", default=None)
 _REQUEST_ERROR: contextvars.ContextVar[bool] = contextvars.ContextVar("livecart_request_error", default=False)
 
-# Subscription fields whose newest value makes any older queued one useless.
-COALESCED_FIELDS = frozenset({"viewerCount", "reactionsChanged", "streamStats"})
-SEND_QUEUE_MESSAGES = 256
-SEND_QUEUE_BYTES = 1 << 20
-_ADAPTER = web.RequestKey("livecart.ws_adapter", object)
 _WS_ADDRESS = web.RequestKey("livecart.ws_address", str)  # counted against its address while open
 _WS_RESPONSE = web.RequestKey("livecart.ws_response", web.WebSocketResponse)  # counted as open
 
 
-@functools.lru_cache(maxsize=512)
-def root_fields(query: str, operation_name: str | None) -> frozenset[str]:
-    """The top-level field names of the operation a subscribe message runs (parsed once per document)."""
-    operation = operation_of(query, operation_name)
-    if operation is None:
-        return frozenset()
-    return frozenset(selection.name.value for selection in operation.selection_set.selections if hasattr(selection, "name"))
-
-
-class BoundedWebSocketAdapter(AiohttpWebSocketAdapter):
-    """Sends through a bounded queue; drops the connection of a client that stops reading."""
-
-    max_messages = SEND_QUEUE_MESSAGES
-    max_bytes = SEND_QUEUE_BYTES
-
-    def __init__(self, view: Any, request: web.Request, ws: web.WebSocketResponse) -> None:
-        super().__init__(view, request, ws)
-        # [operation id or None, encoded bytes]; the deque, the wake-up event and the writer task are
-        # made when a first frame has to wait (most idle sockets never queue one: ~1.5 KB each).
-        self._queue: deque[list] | tuple = ()
-        self._queued_bytes = 0
-        self._coalesced_ops: set[str] = set()
-        self._wakeup: asyncio.Event | None = None
-        self._writer: asyncio.Task | None = None
-        self.overflowed = False
-        self.closed = False
-        request[_ADAPTER] = self
-        view.connections.add(self)
-
-    def track_operation(self, operation_id: str, query: str, operation_name: str | None) -> None:
-        if root_fields(query, operation_name) & COALESCED_FIELDS:
-            self._coalesced_ops.add(operation_id)
-        else:
-            self._coalesced_ops.discard(operation_id)
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        if self.closed:
-            return  # the reading side notices the closed socket and ends the operations
-        data = orjson.dumps(message)
-        if len(data) > MAX_RESPONSE_BYTES and message.get("type") in ("next", "data"):
-            log.info("replacing a %d-byte WebSocket result with an error (limit %d)", len(data), MAX_RESPONSE_BYTES)
-            message = {**message, "payload": {"data": None, "errors": [response_too_large(len(data))]}}
-            data = orjson.dumps(message)
-        self.send_encoded(message, data)
-
-    def send_encoded(self, message: Mapping[str, object], data: bytes) -> None:
-        """Queue already-encoded bytes: the hook for sending one serialization to many."""
-        if self.closed:
-            return
-        key = message.get("id") if message.get("type") in ("next", "data") else None
-        if key is not None and key in self._coalesced_ops and self._replace_queued(key, data):
-            return
-        if not self._queue and self._write_now(data):
-            return
-        if len(self._queue) >= self.max_messages or self._queued_bytes + len(data) > self.max_bytes:
-            self._overflow()
-            return
-        if self._writer is None:
-            self._queue = deque()
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
-        self._queue.append([key, data])
-        self._queued_bytes += len(data)
-        self._wakeup.set()
-
-    def _write_now(self, data: bytes) -> bool:
-        """Hand the frame to the transport at once when nothing waits before it and the socket
-        takes more: no writer task to wake, which is most of a fan-out's cost per subscriber.
-        Uses aiohttp's frame writer directly (its send_frame would need an await); frames are
-        never compressed here (see create_websocket_response), so the write is synchronous."""
-        writer = getattr(self.ws, "_writer", None)
-        if writer is None or writer.compress or writer.protocol._paused or writer.transport.is_closing():
-            return False
-        writer._write_websocket_frame(data, WSMsgType.TEXT, 0)
-        return True
-
-    def _replace_queued(self, key: str, data: bytes) -> bool:
-        for entry in self._queue:
-            if entry[0] == key:
-                self._queued_bytes += len(data) - len(entry[1])
-                entry[1] = data
-                return True
-        return False
-
-    async def _write_forever(self) -> None:
-        try:
-            while True:
-                while self._queue:
-                    _, data = self._queue.popleft()
-                    self._queued_bytes -= len(data)
-                    await self.ws.send_frame(data, WSMsgType.TEXT)
-                self._wakeup.clear()
-                await self._wakeup.wait()
-        except (ConnectionError, RuntimeError):
-            self.closed = True  # the peer went away; the reader side ends the handler
-
-    def _overflow(self) -> None:
-        """The client stopped reading: drop it rather than buffer without bound."""
-        if self.closed:
-            return
-        self.closed = self.overflowed = True
-        log.warning("closing a WebSocket whose client stopped reading (%d messages queued)", len(self._queue))
-        self._queue = ()
-        self._queued_bytes = 0
-        if self._writer is not None:
-            self._writer.cancel()
-        # A polite close would wait for the very client that is not reading: abort the TCP connection.
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
-
-    async def close(self, code: int, reason: str) -> None:
-        await self._drain(timeout=1.0)  # an error message queued before the close goes out first
-        self.closed = True
-        await super().close(code, reason)
-
-    async def _drain(self, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                while self._queue and not self.closed and self._writer is not None:
-                    await asyncio.sleep(0.01)
-        except TimeoutError:
-            pass
-
-    def stop(self) -> None:
-        self.closed = True
-        if self._writer is not None:
-            self._writer.cancel()
-
-
-def _enter_operation(
-    websocket: Any, operation_id: str, message_type: str, query: str, name: str | None, variables: Any,
-    detach: Any = None, finish: Any = None,
-) -> None:
-    """Let the subscription resolvers of this operation's task take the shared path."""
-    if isinstance(websocket, BoundedWebSocketAdapter) and isinstance(query, str):
-        current_operation.set(
-            SharedOperation(websocket.send_encoded, operation_id, message_type, query, name, variables, detach, finish)
-        )
-
-
-async def _resolve_documents(handler: Any, message: Any, *, many: bool) -> Any:
-    """A subscribe/start message with its persisted document filled in (APQ, TRUSTED_DOCUMENTS),
-    as over HTTP; None when refused (an `error` message with the code has been sent)."""
-    payload = message.get("payload")
-    if not handler.connection_acknowledged or not isinstance(payload, dict) or not isinstance(handler.view, LivecartGraphQLView):
-        return message  # strawberry answers these as before (4401, 4400)
-    try:
-        resolved = await handler.view.persisted(handler.context.request).resolve(payload)
-    except PersistedRefusal as refusal:
-        errors = refusal.body()["errors"]
-        await handler.send_message({"id": message.get("id"), "type": "error", "payload": errors if many else errors[0]})
-        return None
-    return message if resolved is payload else {**message, "payload": resolved}
-
-
-# ---------------------------------------------------------------- WebSocket limits: the handlers' side
-
-def subscription_limit_error(limit: int) -> dict[str, object]:
-    return {
-        "message": f"At most {limit} subscriptions may run at once on one connection; complete one first.",
-        "extensions": {"code": ErrorCode.TOO_MANY_SUBSCRIPTIONS.value, "limit": limit},
-    }
-
-
-def _count_running(context: Any, delta: int) -> None:
-    request = getattr(context, "request", None)
-    metrics = ops.metrics_of(request.app) if request is not None else None
-    if metrics is not None:
-        metrics.subscriptions.inc(delta)
-
-
-@contextlib.contextmanager
-def _running(context: Any) -> Iterator[None]:
-    """Counts an operation in the active subscriptions gauge while its task runs
-    (a detached one stays counted until it ends: TransportWSHandler.detach_operation)."""
-    _count_running(context, 1)
-    try:
-        yield
-    finally:
-        _count_running(context, -1)
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws. An idle subscription on the shared path may let its chain end
-    (SharedDelivery.detach): its operation stays registered (limits, ids, `complete` from the
-    client) without a task, its group sends what the chain would have, and `release` takes it
-    out of the hub when the client completes it or the connection closes."""
-
-    _detached: dict[str, Any] | None = None  # operation id -> release, made on first use
-    _init_timer: asyncio.TimerHandle | None = None
-
-    def on_request_accepted(self) -> None:
-        """The connection_init deadline as a timer, not a task sleeping for every new socket."""
-        self._init_timer = asyncio.get_running_loop().call_later(
-            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out
-        )
-
-    def _init_timed_out(self) -> None:
-        self._init_timer = None
-        if self.connection_init_received:
-            return
-        self.connection_timed_out = True
-        self.connection_init_timeout_task = asyncio.get_running_loop().create_task(
-            self.websocket.close(code=4408, reason="Connection initialisation timeout")
-        )
-
-    async def handle_connection_init(self, message: Any) -> None:
-        if self._init_timer is not None:
-            self._init_timer.cancel()
-            self._init_timer = None
-        await super().handle_connection_init(message)
-
-    async def shutdown(self) -> None:
-        if self._init_timer is not None:
-            self._init_timer.cancel()
-            self._init_timer = None
-        await super().shutdown()
-
-    def detach_operation(self, operation_id: str, release: Any) -> bool:
-        operation = self.operations.get(operation_id)
-        if operation is None or operation.completed:
-            return False
-        operation.completed = True  # the ending chain's own `complete` stays unsent
-        if self._detached is None:
-            self._detached = {}
-        self._detached[operation_id] = release
-        _count_running(self.context, 1)
-        return True
-
-    def finish_operation(self, operation_id: str) -> None:
-        """A detached operation is over: completed by its group, by the client, or the connection closed."""
-        release = self._detached.pop(operation_id, None) if self._detached else None
-        if release is None:
-            return
-        self.operations.pop(operation_id, None)
-        release()
-        _count_running(self.context, -1)
-
-    async def cleanup_operation(self, operation_id: str) -> None:
-        self.finish_operation(operation_id)
-        await super().cleanup_operation(operation_id)
-
-    async def handle_subscribe(self, message: Any) -> None:
-        if await self.refuse_over_limit(message):
-            return
-        message = await _resolve_documents(self, message, many=True)
-        if message is None:
-            return
-        payload = message.get("payload") or {}
-        if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
-            self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
-        await super().handle_subscribe(message)
-
-    async def refuse_over_limit(self, message: Any) -> bool:
-        """Strawberry's own check answers without extensions.code: ours comes first (same limit).
-        An unacknowledged connection or a reused id is left to strawberry (4401, 4409)."""
-        limit = self.max_subscriptions_per_connection
-        if limit is None or not self.connection_acknowledged or message.get("id") in self.operations:
-            return False
-        if len(self.operations) < limit:
-            return False
-        await self.send_message({"id": message.get("id"), "type": "error", "payload": [subscription_limit_error(limit)]})
-        return True
-
-    async def run_operation(self, operation: Any) -> None:
-        _enter_operation(
-            self.websocket, operation.id, "next", operation.query, operation.operation_name, operation.variables,
-            self.detach_operation, self.finish_operation,
-        )
-        with _running(self.context):
-            await super().run_operation(operation)
-
-
-class LegacyWSHandler(BaseGraphQLWSHandler):
-    """graphql-ws: strawberry has no connection_init timeout for it; the same one as
-    graphql-transport-ws is added here (close 4408)."""
-
-    init_received = False
-
-    async def handle(self) -> None:
-        watchdog = asyncio.get_running_loop().create_task(self._close_unless_initialised())
-        try:
-            await super().handle()
-        finally:
-            watchdog.cancel()
-
-    async def _close_unless_initialised(self) -> None:
-        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
-        if not self.init_received:
-            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
-
-    async def handle_connection_init(self, message: Any) -> None:
-        self.init_received = True
-        await super().handle_connection_init(message)
-
-    async def handle_message(self, message: Any) -> None:
-        """Strawberry reads the legacy messages' fields unchecked: a message that is no object, a
-        non-string id, a `start` whose payload is no object or whose query, operationName or
-        variables have the wrong type each raised a traceback. Ours: one INFO line and the
-        protocol's answer (an `error` for that operation, or close 4400 when no operation can be named)."""
-        problem = _legacy_message_problem(message)
-        if problem is None:
-            await super().handle_message(message)
-            return
-        log.info("malformed graphql-ws message: %s", problem)
-        operation_id = message.get("id") if isinstance(message, dict) else None
-        if isinstance(operation_id, str) and message.get("type") == "start" and self.connection_acknowledged:
-            error = {"message": f"Malformed start message: {problem}.", "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}
-            await self.send_message({"type": "error", "id": operation_id, "payload": error})
-            return
-        await self.websocket.close(code=4400, reason=f"Malformed message: {problem}"[:120])
-
-    async def handle_start(self, message: Any) -> None:
-        if await self.refuse_over_limit(message):
-            return
-        message = await _resolve_documents(self, message, many=False)
-        if message is None:
-            return
-        payload = message.get("payload") or {}
-        if isinstance(self.websocket, BoundedWebSocketAdapter) and isinstance(payload.get("query"), str):
-            self.websocket.track_operation(message.get("id"), payload["query"], payload.get("operationName"))
-        await super().handle_start(message)
-
-    async def refuse_over_limit(self, message: Any) -> bool:
-        limit = self.max_subscriptions_per_connection
-        # A start with a running id replaces that operation (strawberry stops it first): not one more.
-        if limit is None or not self.connection_acknowledged or message.get("id") in self.tasks:
-            return False
-        if len(self.tasks) < limit:
-            return False
-        await self.send_message({"type": "error", "id": message.get("id"), "payload": subscription_limit_error(limit)})
-        return True
-
-    async def handle_async_results(
-        self, operation_id: str, query: str, operation_name: str | None, variables: Any
-    ) -> None:
-        if isinstance(query, str) and operation_type(query, operation_name) in ("query", "mutation"):
-            await self.execute_once(operation_id, query, operation_name, variables)
-            return
-        _enter_operation(self.websocket, operation_id, "data", query, operation_name, variables)
-        with _running(self.context):
-            await super().handle_async_results(operation_id, query, operation_name, variables)
-
-
-    async def execute_once(self, operation_id: str, query: str, operation_name: str | None, variables: Any) -> None:
-        """The legacy protocol carries queries and mutations too (subscriptions-transport-ws, gql's
-        legacy transport): one `data`, then `complete`; strawberry's handler only subscribes."""
-        try:
-            with _running(self.context):
-                result = await self.schema.execute(
-                    query, variable_values=variables, context_value=self.context, operation_name=operation_name,
-                    root_value=self.root_value,
-                )
-            await self.send_data_message(result, operation_id)
-            await self.send_message({"type": "complete", "id": operation_id})
-        except asyncio.CancelledError:
-            await self.send_message({"type": "complete", "id": operation_id})
-        finally:
-            self.subscriptions.pop(operation_id, None)
-            self.tasks.pop(operation_id, None)
-
-
-def _legacy_message_problem(message: Any) -> str | None:
-    """What is wrong with a graphql-ws message, or None when strawberry can handle it."""
-    if not isinstance(message, dict):
-        return "not a JSON object"
-    kind = message.get("type")
-    if not isinstance(kind, str):
-        return "type is not a string"
-    if kind == "connection_init":
-        return None  # strawberry answers a payload that is no object with connection_error
-    if kind in ("start", "stop") and not isinstance(message.get("id"), str):
-        return "id is not a string"
-    if kind != "start":
-        return None
-    payload = message.get("payload")
-    if not isinstance(payload, dict):
-        return "payload is not an object"
-    if not isinstance(payload.get("query"), str):
-        return "query is not a string"
-    if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
-        return "operationName is not a string"
-    if payload.get("variables") is not None and not isinstance(payload["variables"], dict):
-        return "variables is not an object"
-    return None
-
-
 class LivecartGraphQLView(GraphQLView):
-    websocket_adapter_class = BoundedWebSocketAdapter
-    graphql_transport_ws_handler_class = TransportWSHandler
-    graphql_ws_handler_class = LegacyWSHandler
-
     def __init__(self, *args: Any, settings: Settings | None = None, **kwargs: Any) -> None:
         if settings is not None:
             kwargs.setdefault("connection_init_wait_timeout", timedelta(seconds=settings.websocket_init_timeout_seconds))
@@ -478,7 +74,7 @@ class LivecartGraphQLView(GraphQLView):
         trusted = load_manifest(self.settings.trusted_documents) if self.settings.trusted_documents else None
         self._trusted = trusted
         self._persisted: PersistedDocuments | None = None
-        self.connections: weakref.WeakSet[BoundedWebSocketAdapter] = weakref.WeakSet()  # open WebSockets
+        self.connections: weakref.WeakSet[ws_aiohttp.Connection] = weakref.WeakSet()  # open WebSockets
         self.sockets_per_address: collections.Counter[str] = collections.Counter()
 
     async def get_context(self, request: web.Request, response: web.StreamResponse | web.WebSocketResponse) -> Context:
@@ -538,12 +134,17 @@ class LivecartGraphQLView(GraphQLView):
         else:
             return await self.run_http(request, context, root_value)
         try:
-            return await super().run(request, context, root_value)
+            return await ws_aiohttp.serve(self, request, self.websocket_limits())
         finally:
-            adapter = request.get(_ADAPTER)
-            if adapter is not None:
-                adapter.stop()
             self.release_websocket(request)
+
+    def websocket_limits(self) -> Limits:
+        keepalive = self.keep_alive_interval if self.keep_alive and self.keep_alive_interval else 0.0
+        return Limits(
+            init_timeout=self.connection_init_wait_timeout.total_seconds(),
+            max_operations=self.max_subscriptions_per_connection,
+            keepalive=float(keepalive),
+        )
 
     async def run_upload(self, request: web.Request, context: Any, root_value: Any, media: str) -> web.StreamResponse:
         """A file upload (GraphQL multipart request: operations, map, files) is read by strawberry,

@@ -31,6 +31,7 @@ from strawberry.types.graphql import OperationType
 from livecart.models.errors import ErrorCode
 from livecart.models.user import hash_token, token_expires_at, utcnow
 from livecart.schema.document_cache import operation_type, parsed
+from livecart.schema.internals import graphql_schema
 from livecart.schema.extensions import UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER, is_unavailable
 from livecart.server import ops
 from livecart.server.appkeys import SETTINGS
@@ -216,7 +217,7 @@ async def _stream(view, request, context, fmt, query, name, variables, kind, set
     # graphql-sse's reference server does; what fails later (variables, the resolver's checks)
     # comes as a result with errors, then complete.
     try:
-        errors = validate(view.schema._schema, parsed(query))
+        errors = validate(graphql_schema(view.schema), parsed(query))
     except GraphQLError as error:
         errors = [error]
     if errors:

@@ -43,7 +43,7 @@ class InProcessBroker:
 
 def create_broker(redis_url: str | None = None, *, share_events: bool = True) -> Broker:
     """Redis when `redis_url` is given (several processes share events), else in-process.
-    `share_events`: one execution per event for subscribers who would get the same answer."""
+    `share_events` off: each subscriber executes per event on its own (the bench's baseline)."""
     if redis_url:
         from livecart.subscriptions.redis_broker import RedisBroker
 

@@ -22,24 +22,17 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from livecart.subscriptions import tracing
-from livecart.subscriptions.events import Event, stats_changed
+from livecart.subscriptions.events import KINDS, STATS_SOURCES, Event, stats_changed
 
 if TYPE_CHECKING:
     from livecart.subscriptions.shared import SharedDelivery
 
 log = logging.getLogger("livecart.hub")
 
-# event type -> (throttle key, seconds between deliveries)
+# event type -> (throttle key, seconds between deliveries): declared with each event (events.kind).
 COALESCED: dict[str, tuple[str, float]] = {
-    "viewers_changed": ("viewers_changed", 0.5),
-    "reactions_changed": ("reactions_changed", 0.5),
-    "stats_changed": ("stats_changed", 1.0),
-    "stock_changed": ("stock_changed", 0.5),  # live stock (issue 18); sold_out is never held back
+    kind.name: (kind.name, kind.coalesce) for kind in KINDS.values() if kind.coalesce is not None
 }
-# Events that move the seller's figures; each also schedules one coalesced stats_changed.
-STATS_SOURCES = frozenset(
-    {"viewers_changed", "reactions_changed", "comment_added", "comment_deleted", "order_placed", "stream_updated"}
-)
 
 LOCAL_QUEUE_SIZE = 1000
 

@@ -11,6 +11,10 @@ its own operation id (`SharedDelivery.send`).
 
 What differs per caller keeps the per-subscriber path: a result with errors (masking
 and request ids are per connection) is handed back to each subscriber's own chain.
+
+This module knows no web framework and no strawberry: the schema layer hands it what it needs
+(`shared_delivery`): the graphql-core schema and parsed document, whether the caller matters,
+how to format errors for this caller, and what to do before each event's execution.
 """
 from __future__ import annotations
 
@@ -20,13 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from graphql.execution import Executor, execute_subscription_event
-
-from strawberry.extensions import MaskErrors
-
-from livecart.schema.document_cache import parsed, selects_caller_fields
-from livecart.server.context import new_loader_scope
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,27 +57,21 @@ class SharedDelivery:
     """One subscriber's way onto the shared path (see the module docstring)."""
 
     __slots__ = (
-        "group_key", "_operation", "_schema", "_extensions", "_context", "_value_of", "_message", "_prefix", "_suffix",
-        "task_context",
-        "detached", "_ended",
+        "group_key", "_operation", "_graphql", "_document", "_format_errors", "_on_event", "_context", "_value_of",
+        "_message", "_prefix", "_suffix", "task_context", "detached", "_ended",
     )
 
-    def __init__(
-        self,
-        operation: Operation,
-        schema: GraphQLSchema,
-        extensions: tuple,
-        context: Any,
-        caller: Any,
-        value_of: Callable[[Any], Awaitable[Any]],
-    ) -> None:
+    def __init__(self, operation: Operation, how: "SharedExecution", context: Any, caller: Any,
+                 value_of: Callable[[Any], Awaitable[Any]]) -> None:
         # A str of its own size: orjson's bytes keep a 4 KB buffer, per subscriber.
         variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS).decode()
-        role = ("caller", caller) if selects_caller_fields(operation.query) else "anyone"
+        role = ("caller", caller) if how.caller_matters else "anyone"
         self.group_key = ("shared-result", operation.query, operation.operation_name, variables, role)
         self._operation = operation
-        self._schema = schema
-        self._extensions = extensions
+        self._graphql = how.schema
+        self._document = how.document
+        self._format_errors = how.format_errors
+        self._on_event = how.on_event
         self._context = context
         self._value_of = value_of
         self._message = {"id": operation.operation_id, "type": operation.message_type}
@@ -98,13 +91,13 @@ class SharedDelivery:
         return await event.once(self.group_key, lambda: self._execute(event))
 
     async def _execute(self, event: Any) -> bytes | None:
-        new_loader_scope()
+        self._on_event()
         value = await self._value_of(event)
         if value is None:
             return None
         built = Executor.build(
-            self._schema,
-            parsed(self._operation.query),
+            self._graphql,
+            self._document,
             context_value=self._context,
             raw_variable_values=self._operation.variables,
             operation_name=self._operation.operation_name,
@@ -146,14 +139,7 @@ class SharedDelivery:
         """What the subscriber's chain would have sent for a result with errors (masked and coded
         for this caller, as the schema's error extension does), or for an event that failed (an
         error, then complete)."""
-        errors = list(failure.errors)
-        stub = _ExecutionStub(self._context)
-        for extension_class in self._extensions:
-            if isinstance(extension_class, type) and issubclass(extension_class, MaskErrors):
-                extension = extension_class()
-                extension.execution_context = stub
-                errors = extension._process_errors(errors)
-        payload: dict[str, Any] = {"data": failure.data, "errors": [error.formatted for error in errors]}
+        payload: dict[str, Any] = {"data": failure.data, "errors": self._format_errors(list(failure.errors), self._context)}
         self._operation.send_encoded(self._message, self._prefix + orjson.dumps(payload) + self._suffix)
         if failure.ends:
             self.complete()
@@ -170,13 +156,6 @@ _COMPLETE = {"type": "complete"}
 
 
 @dataclasses.dataclass(slots=True)
-class _ExecutionStub:
-    """What the error extension reads of an execution context: the caller's context."""
-
-    context: Any
-
-
-@dataclasses.dataclass(slots=True)
 class Failure:
     """A group's result with errors (each caller formats them), or an event that failed (`ends`)."""
 
@@ -190,12 +169,27 @@ class Failure:
         return cls(None, [error], ends=True)
 
 
-def shared_delivery(info: Any, value_of: Callable[[Any], Awaitable[Any]], caller: Any) -> SharedDelivery | None:
-    """The shared path for the subscription `info` belongs to, when it runs over our WebSocket."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class SharedExecution:
+    """What executing a subscription's document once per event needs, from the schema layer."""
+
+    schema: GraphQLSchema
+    document: DocumentNode
+    caller_matters: bool  # the document selects a caller-dependent field: group by caller
+    format_errors: Callable[[list[GraphQLError], Any], list[dict]]  # errors as this caller sees them
+    on_event: Callable[[], None]  # before each event's execution (a fresh DataLoader scope)
+
+
+def shared_delivery(
+    context: Any, hub: Any, caller: Any, value_of: Callable[[Any], Awaitable[Any]],
+    how: Callable[[Operation], SharedExecution | None],
+) -> SharedDelivery | None:
+    """The shared path for the subscription running in this task, when its transport offers one
+    (`current_operation` is set) and sharing is on; `how(operation)`: None when it cannot be shared."""
     operation = current_operation.get()
-    if operation is None or not info.context.broker.hub.share_events:
+    if operation is None or not hub.share_events:
         return None
-    try:
-        return SharedDelivery(operation, info.schema._schema, info.schema.extensions, info.context, caller, value_of)
-    except GraphQLError:
+    execution = how(operation)
+    if execution is None:
         return None
+    return SharedDelivery(operation, execution, context, caller, value_of)

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 
 from livecart.models.errors import not_found
 from livecart.schema import build_schema
+from livecart.schema.realtime import shared_execution
 from livecart.subscriptions.shared import Failure, Operation, SharedDelivery
 from tests.realtime_support import COMMENTS
 
@@ -21,7 +22,7 @@ def test_failures_are_masked_and_coded_per_caller_then_the_subscription_complete
         detach=None, finish=finished.append,
     )
     schema = build_schema()
-    delivery = SharedDelivery(operation, schema._schema, tuple(schema.extensions), SimpleNamespace(request=None), None, None)
+    delivery = SharedDelivery(operation, shared_execution(schema, COMMENTS), SimpleNamespace(request=None), None, None)
     expected = not_found("comment", 3)
     crash = RuntimeError("password=hunter2 at db.internal")
     delivery.send_failure(Failure(None, [
