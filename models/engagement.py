@@ -15,8 +15,10 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.errors import bad_input, conflict, forbidden, not_found
 from livecart.models.stream import LiveStream, StreamStatus
+from livecart.subscriptions import events
 from livecart.models.user import User, utcnow
 
 
@@ -203,7 +205,7 @@ async def join_stream(
 ) -> tuple[StreamViewer, int]:
     """A session on a LIVE stream; returns it and the stream's viewer count after. A person
     already watching (another tab) gets that session back, with one more tab: still one viewer."""
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await _lock_stream(stream_id)
         if stream is None:
             raise not_found("stream", stream_id)
@@ -217,6 +219,7 @@ async def join_stream(
             await StreamViewer.filter(id=session.id).update(tabs=F("tabs") + 1, last_seen_at=now, expires_at=expires_at)
             session.last_seen_at, session.expires_at = now, expires_at
             await _remove_viewers(stream_id, lapsed)
+            await outbox.append(stream_id, events.viewers_changed(stream_id))
             return session, stream.viewer_count - lapsed
         first_visit = user_id is None or await _first_visit(stream_id, user_id, now)
         session = await StreamViewer.create(
@@ -230,6 +233,7 @@ async def join_stream(
             peak_viewers=Case(When(peak_viewers__lt=after, then=after), default=F("peak_viewers")),
             unique_viewers=F("unique_viewers") + int(first_visit),
         )
+        await outbox.append(stream_id, events.viewers_changed(stream_id))
     return session, stream.viewer_count - lapsed + 1
 
 
@@ -288,7 +292,7 @@ async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -
     """One tab leaves: the session closes with its last tab. Returns the session, whether this
     call ended the caller's presence (false when the session had already ended), and the count after."""
     session = await _own_session(session_id, user_id)
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await _lock_stream(session.stream_id)
         lapsed = await _close_lapsed_of_stream(session.stream_id, now)
         # Another tab still watching: one tab fewer, the person stays counted.
@@ -297,6 +301,8 @@ async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -
             is_active=False, left_at=now, tabs=0
         )
         await _remove_viewers(session.stream_id, lapsed + left)
+        if fewer or left:
+            await outbox.append(session.stream_id, events.viewers_changed(session.stream_id))
     return session, bool(fewer or left), stream.viewer_count - lapsed - left
 
 
@@ -308,12 +314,14 @@ async def close_lapsed_sessions(now: dt.datetime) -> dict[int, int]:
     )
     counts: dict[int, int] = {}
     for stream_id in stream_ids:
-        async with in_transaction():
+        async with outbox.transaction():
             stream = await _lock_stream(stream_id)
             if stream is None:
                 continue
             lapsed = await _close_lapsed_of_stream(stream_id, now)
             await _remove_viewers(stream_id, lapsed)
+            if lapsed:
+                await outbox.append(stream_id, events.viewers_changed(stream_id))
         if lapsed:  # another process's sweeper may have got there first
             counts[stream_id] = stream.viewer_count - lapsed
     return counts
@@ -355,8 +363,10 @@ async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> t
     await check_not_restricted(stream.vendor_id, user_id, utcnow())
     for attempt in range(_REACTION_ATTEMPTS):
         try:
-            async with in_transaction():
+            async with outbox.transaction():
                 changed = await _set_reaction(stream_id, user_id, kind)
+                if changed:
+                    await outbox.append(stream_id, events.reactions_changed(stream_id))
                 return await LiveStream.get(id=stream_id), changed
         except IntegrityError:
             if attempt == _REACTION_ATTEMPTS - 1:
@@ -441,7 +451,7 @@ async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime
         await moderation.check_not_restricted(stream.vendor_id, user_id, now)
         await moderation.check_blocked_terms(stream.vendor_id, text)
     held = not staff and chat.hold_links and moderation.has_link(text)
-    async with in_transaction():
+    async with outbox.transaction():
         # The stream row lock orders one stream's comments, so slow mode sees the one before.
         locked = await _lock_stream(stream_id)
         if locked.status != StreamStatus.LIVE:
@@ -458,10 +468,13 @@ async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime
                     raise moderation.slow_mode_error(wait, chat.slow_mode_seconds)
         if not held:
             await LiveStream.filter(id=stream_id).update(comment_count=F("comment_count") + 1)
-        return await StreamInteraction.create(
+        comment = await StreamInteraction.create(
             stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text,
             created_at=now, held_at=now if held else None,
         )
+        told = events.comment_held if held else events.comment_added  # held: only moderators hear of it
+        await outbox.append(stream_id, told(stream_id, comment.id))
+        return comment
 
 
 async def visible_comment(comment_id: int) -> StreamInteraction | None:
@@ -478,7 +491,7 @@ async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datet
     stream = await LiveStream.get(id=comment.stream_id)
     if comment.user_id != user_id and await moderation.chat_role(stream.vendor_id, user_id) is moderation.ChatRole.VIEWER:
         raise forbidden("Only the comment's author, the stream's owner or a moderator may delete it.")
-    async with in_transaction():
+    async with outbox.transaction():
         if not await remove_comments([comment.id], now):  # someone deleted it a moment ago
             raise not_found("comment", comment.id)
         unpinned = await moderation.StreamChat.filter(stream_id=stream.id, pinned_comment_id=comment.id).update(
@@ -486,6 +499,10 @@ async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datet
         )
         if comment.user_id != user_id:
             await moderation.audit_deletion(comment, stream, user_id)
+        told = [events.comment_deleted(stream.id, [comment.id])]
+        if unpinned:
+            told.append(events.chat_updated(stream.id))
+        await outbox.append(stream.id, *told)
     comment.deleted_at = now
     return bool(unpinned)
 

@@ -21,6 +21,7 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict, not_found
 from livecart.models.fields import MAX_MONEY, MoneyField, plain_text, to_money
 from livecart.models.stream import LiveStream, StreamProduct, StreamStatus
@@ -496,7 +497,7 @@ async def close_auction(auction_id: int, now: dt.datetime) -> Hammer | None:
     from livecart.models.catalog import Product
     from livecart.models.commerce import Line, place_order
 
-    async with in_transaction():
+    async with outbox.transaction():
         won = await Auction.filter(id=auction_id, closed_at__isnull=True, ends_at__lte=now).update(closed_at=now)
         if not won:
             return None

@@ -11,6 +11,8 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.subscriptions import events
+from livecart.models import outbox
 from livecart.models.errors import bad_input, conflict, forbidden, not_found
 from livecart.models.fields import MoneyField, plain_text
 from livecart.models.user import utcnow
@@ -174,9 +176,12 @@ async def create_stream(
 async def start_stream(stream: LiveStream) -> LiveStream:
     """SCHEDULED to LIVE; the status check and the change are one atomic statement."""
     now = utcnow()
-    changed = await LiveStream.filter(id=stream.id, status=StreamStatus.SCHEDULED).update(
-        status=StreamStatus.LIVE, started_at=now
-    )
+    async with outbox.transaction():
+        changed = await LiveStream.filter(id=stream.id, status=StreamStatus.SCHEDULED).update(
+            status=StreamStatus.LIVE, started_at=now
+        )
+        if changed:
+            await outbox.append(stream.id, events.stream_updated(stream.id))
     if not changed:
         await stream.refresh_from_db(fields=["status"])  # what it is now, not what the caller read
         raise conflict(f"Only a scheduled stream can go live; this one is {stream.status.value}.")
@@ -227,7 +232,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
         raise not_found("product", product_id)
     if product.vendor_id != stream.vendor_id:
         raise forbidden(f"Product {product_id} belongs to another vendor.")
-    async with in_transaction():
+    async with outbox.transaction():
         # The stream row lock serialises featuring on one stream, so positions stay distinct
         # and exactly one product is highlighted.
         locked = await LiveStream.filter(id=stream.id).select_for_update(no_key=True).first()
@@ -243,6 +248,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
         from livecart.models.live import record_featured  # the replay's timeline: what was on screen when
 
         await record_featured(stream.id, product_id)
+        await outbox.append(stream.id, events.stream_updated(stream.id))
     return locked
 
 
@@ -266,7 +272,7 @@ async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, r
         raise bad_input("videoUrl", "only a saved stream keeps a video")
     video_url = check_video_url(video_url) if video_url is not None else recording_url
     now = utcnow()
-    async with in_transaction():
+    async with outbox.transaction():
         # The status check and the change are one statement: of two concurrent ends, one wins.
         ended = await LiveStream.filter(
             id=stream.id, status__in=(StreamStatus.SCHEDULED, StreamStatus.LIVE)
@@ -287,4 +293,5 @@ async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, r
                 stats=figures.to_json(),
                 streamed_at=stream.started_at or now,
             )
+        await outbox.append(stream.id, events.stream_updated(stream.id), events.viewers_changed(stream.id))
     return stream, saved, figures

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import commerce as m
 from livecart.models.errors import forbidden
 from livecart.models.fields import MAX_PAGE, MAX_TOTAL
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 @strawberry.type
 class StreamStats:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     duration_seconds: int
     viewer_count: int = strawberry.field(description="Viewer sessions active now.")
@@ -64,6 +66,7 @@ async def stream_stats(info: Info, stream_id: int) -> StreamStats:
 
 @strawberry.type
 class StreamOrder(ProductOnStream):
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     model: strawberry.Private[m.StreamOrder]
 
     @strawberry.field

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import engagement as m
 from livecart.models.stream import LiveStream as StreamRow
 from livecart.resolvers import engagement as r
@@ -35,6 +36,7 @@ class ReactionKind(enum.Enum):
 
 @strawberry.type
 class Comment:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     id: strawberry.ID
     stream_id: strawberry.ID
     text: str
@@ -107,6 +109,7 @@ class ViewerSession:
 
 @strawberry.type
 class ViewerCount:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     count: int
 
@@ -117,6 +120,7 @@ class ViewerCount:
 
 @strawberry.type
 class ReactionCounts:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     likes: int
     dislikes: int

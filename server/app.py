@@ -20,6 +20,7 @@ from livecart.server.settings import Settings
 from livecart.server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
 from livecart.server.whip import add_whip_routes
 from livecart.subscriptions.broker import create_broker
+from livecart.subscriptions.relay import Relay
 
 log = logging.getLogger("livecart")
 
@@ -40,7 +41,10 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     if hasattr(broker, "lag_observer"):  # Redis: each event's trip through Redis feeds the lag histogram
         broker.lag_observer = functools.partial(ops.observe_broker_lag, app)
     await broker.start()
+    relay = Relay(broker.hub)  # logged events once each, in order; what was never published, from the log
+    relay.start()
     yield
+    await relay.close()
     await broker.close()
 
 

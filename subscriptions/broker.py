@@ -8,8 +8,10 @@ fan-out, coalesced figures. `InProcessBroker` is the embedded default;
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Protocol
 
+from livecart.models import outbox
 from livecart.subscriptions import tracing
 from livecart.subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
 from livecart.subscriptions.hub import Hub
@@ -53,6 +55,7 @@ def create_broker(settings: Settings) -> Broker:
     else:
         broker = InProcessBroker()
     broker.hub.share_events = settings.subscription_sharing
+    broker.exit_before_publish = settings.fault_exit_before_publish  # type: ignore[attr-defined]
     return broker
 
 
@@ -60,11 +63,21 @@ async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> N
     """Publish after commit; never called inside a transaction. Never raises into the
     mutation that calls it: the backends log and buffer what they cannot send."""
     channel = stream_channel(stream_id)
+    logged = outbox.take_committed(stream_id)
+    if logged and getattr(broker, "exit_before_publish", False):
+        os._exit(70)  # the tests' fault hook (FAULT_EXIT_BEFORE_PUBLISH): committed, never published
+    if logged:
+        # The logged ones (with their numbers), then what the transaction did not log.
+        events = (*logged, *(e for e in events if not _logged_already(e, logged)))
     for event in events:
         with tracing.span(
             f"publish {channel}", kind="PRODUCER", messaging__destination__name=channel, livecart__event=event.get("type", "")
         ):
             await broker.publish(channel, tracing.with_trace(event))
+
+
+def _logged_already(event: Event, logged: list[Event]) -> bool:
+    return any(all(other.get(k) == v for k, v in event.items()) for other in logged)
 
 
 async def publish_to_directory(broker: Broker, event: Event) -> None:

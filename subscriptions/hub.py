@@ -261,6 +261,8 @@ class Hub:
         self.delivered = 0
         # Off (SUBSCRIPTION_SHARING=off) only for the bench's baseline: see _fan_out.
         self.share_events = True
+        # Logged events (with a "seq", issue 15) pass it first: once each, in commit order.
+        self.sequencer: Any = None
 
     def channels(self) -> list[str]:
         return list(self._subscribers)
@@ -274,6 +276,15 @@ class Hub:
 
     def deliver(self, channel: str, event: Event) -> None:
         """Hand an event to this process's subscribers of `channel` (never blocks)."""
+        if channel not in self._subscribers:
+            return
+        if self.sequencer is not None and "seq" in event:
+            self.sequencer.accept(channel, event)  # calls deliver_ordered, once per number, in order
+            return
+        self.deliver_ordered(channel, event)
+
+    def deliver_ordered(self, channel: str, event: Event) -> None:
+        """`deliver` past the sequencer (subscriptions/relay.py)."""
         if channel not in self._subscribers:
             return
         kind = event.get("type")
