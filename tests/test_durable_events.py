@@ -176,3 +176,45 @@ async def test_bad_cursors_are_refused_and_an_expired_one_names_the_oldest_kept(
         results = viewer.subscribe(COMMENTS, {"s": str(stream.id), "a": oldest})
         assert (await asyncio.wait_for(anext(results), WAIT))["commentAdded"]["text"] == "c3"
         await results.aclose()
+
+
+async def test_the_python_clients_follow_resumes_from_its_last_cursor_and_reloads_once_if_expired(client):
+    from livecart.server.ops import WEBSOCKETS
+
+    seller = await make_vendor(client, products=1)
+    stream = await live_stream(seller)
+    ann = await register(client, "ann")
+    reloads: list[int] = []
+
+    async def reload() -> None:
+        reloads.append(stream.id)
+
+    async def drop_every_socket() -> None:
+        await asyncio.gather(*(ws.close(code=1012) for ws in list(client.http.server.app[WEBSOCKETS])))
+
+    async with LivecartClient(base_url(client)) as viewer:
+        # follow() resumes a document that declares $after and selects eventCursor.
+        document = "subscription($s: ID!, $after: String) { commentAdded(streamId: $s, after: $after) { text eventCursor } }"
+        comments = viewer.follow(document, {"s": str(stream.id)}, on_reconnect=reload)
+        first = asyncio.ensure_future(anext(comments))
+        await listening(client, stream.id)
+        await engagement.post_comment(stream.id, ann.id, "before")
+        assert (await asyncio.wait_for(first, WAIT))["commentAdded"]["text"] == "before"
+
+        await drop_every_socket()
+        for text in ("while away 1", "while away 2"):
+            await engagement.post_comment(stream.id, ann.id, text)
+        texts = [(await asyncio.wait_for(anext(comments), WAIT * 2))["commentAdded"]["text"] for _ in range(2)]
+        assert texts == ["while away 1", "while away 2"] and reloads == []  # resumed: nothing to reload
+
+        # Away longer than the log keeps: CURSOR_EXPIRED, one reload, then live again.
+        await drop_every_socket()
+        for i in range(4):
+            await engagement.post_comment(stream.id, ann.id, f"pruned {i}")
+        await outbox.prune(utcnow(), retention_seconds=0, keep=1, batch=10)
+        following = asyncio.ensure_future(anext(comments))
+        await until(lambda: reloads == [stream.id], timeout=WAIT * 2)
+        await listening(client, stream.id)
+        await engagement.post_comment(stream.id, ann.id, "after the reload")
+        assert (await asyncio.wait_for(following, WAIT))["commentAdded"]["text"] == "after the reload"
+        await comments.aclose()
