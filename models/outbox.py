@@ -134,11 +134,7 @@ def check_cursor(raw: str, now: Head) -> int:
     elif cursor.epoch != now.epoch or cursor.seq > now.last_seq:
         raise bad_input("after", "not a cursor of this stream's events.")
     if cursor.seq < now.pruned_seq:
-        raise DomainError(
-            ErrorCode.CURSOR_EXPIRED,
-            "The events after this cursor are no longer kept: reload, then follow from the oldest cursor or now.",
-            oldestCursor=now.cursor(now.pruned_seq),
-        )
+        raise expired(now)
     return cursor.seq
 
 
@@ -246,24 +242,29 @@ async def read(stream_id: int, after: int, upto: int | None = None, limit: int =
 async def prune(now: dt.datetime | None = None, *, retention_seconds: int = RETENTION_SECONDS,
                 keep: int = KEEP_EVENTS, batch: int = PRUNE_BATCH) -> int:
     """Delete events older than the retention, a stream's newest `keep` always kept, at most
-    `batch` rows per stream per transaction (short: writers of the stream wait on the counter
-    row only for one batch). Returns how many went."""
+    `batch` rows per statement. Writers never wait on a delete: the stream's pruned mark moves
+    first, in a statement of its own (a reader that then misses rows knows they were pruned), and
+    the rows go after it without the counter row's lock. Returns how many went."""
     cutoff = (now or utcnow()) - dt.timedelta(seconds=retention_seconds)
     removed = 0
     for stream in await EventStream.filter(last_seq__gt=keep).all():
         while True:
-            limit_seq = stream.last_seq - keep
             seqs = await EventLog.filter(
-                stream_id=stream.stream_id, seq__gt=stream.pruned_seq, seq__lte=limit_seq, created_at__lt=cutoff
+                stream_id=stream.stream_id, seq__lte=stream.last_seq - keep, created_at__lt=cutoff
             ).order_by("seq").limit(batch).values_list("seq", flat=True)
             if not seqs:
                 break
             upto = max(seqs)
-            async with in_transaction():
-                # The mark first: a reader that sees a row missing also sees that it was pruned.
-                await EventStream.filter(stream_id=stream.stream_id, pruned_seq__lt=upto).update(pruned_seq=upto)
-                removed += await EventLog.filter(stream_id=stream.stream_id, seq__lte=upto).delete()
-            stream.pruned_seq = upto
+            await EventStream.filter(stream_id=stream.stream_id, pruned_seq__lt=upto).update(pruned_seq=upto)
+            removed += await EventLog.filter(stream_id=stream.stream_id, seq__lte=upto).delete()
             if len(seqs) < batch:
                 break
     return removed
+
+
+def expired(now: Head) -> DomainError:
+    return DomainError(
+        ErrorCode.CURSOR_EXPIRED,
+        "The events after this cursor are no longer kept: reload, then follow from the oldest cursor or now.",
+        oldestCursor=now.cursor(now.pruned_seq),
+    )

@@ -17,7 +17,7 @@ from livecart.server.pages import add_page_routes
 from livecart.server.query_cache import query_cache_ctx
 from livecart.server.ratelimit import ratelimit_ctx
 from livecart.server.settings import Settings
-from livecart.server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
+from livecart.server.sweeper import clock_sweeper_ctx, event_pruner_ctx, viewer_sweeper_ctx
 from livecart.server.whip import add_whip_routes
 from livecart.subscriptions.broker import create_broker
 from livecart.subscriptions.relay import Relay
@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx, clock_sweeper_ctx])  # the sweepers need both
     app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
+    app.cleanup_ctx.append(event_pruner_ctx)  # the event log's retention (issue 15)
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
     tracing.install(app, settings)  # TRACING=on only

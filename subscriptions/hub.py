@@ -293,7 +293,10 @@ class Hub:
         else:
             self._fan_out(channel, event)
         if kind in STATS_SOURCES and self._heard(channel, "stats_changed"):
-            self._throttled(channel, stats_changed(event.get("stream_id")))
+            derived = stats_changed(event.get("stream_id"))
+            if "cursor" in event:
+                derived["cursor"] = event["cursor"]  # the figures as of this event (issue 15)
+            self._throttled(channel, derived)
 
     def _heard(self, channel: str, kind: str) -> bool:
         by_kind = self._by_kind.get(channel, {})

@@ -162,6 +162,8 @@ async def _replay(
         rows = await outbox.read(stream_id, after, upto)
         if not rows:
             break
+        if rows[0]["seq"] != after + 1:  # pruned while we read: never a silent gap
+            raise outbox.expired(await outbox.head(stream_id))
         for row in rows:
             after = row["seq"]
             if row["type"] in kinds:

@@ -218,3 +218,23 @@ async def test_the_python_clients_follow_resumes_from_its_last_cursor_and_reload
         await engagement.post_comment(stream.id, ann.id, "after the reload")
         assert (await asyncio.wait_for(following, WAIT))["commentAdded"]["text"] == "after the reload"
         await comments.aclose()
+
+
+async def test_a_subscriber_too_slow_to_keep_up_is_told_where_to_resume_and_let_go(client):
+    from livecart.subscriptions import events
+    from livecart.subscriptions.hub import LOCAL_QUEUE_SIZE
+    from tests.realtime_support import publish
+
+    seller = await make_vendor(client, products=1)
+    stream = await live_stream(seller)
+    async with LivecartClient(base_url(client)) as viewer:
+        start = (await outbox.head(stream.id)).cursor()
+        results = viewer.subscribe(COMMENTS, {"s": str(stream.id), "a": start})
+        waiting = asyncio.ensure_future(anext(results))
+        await listening(client, stream.id)
+        # More events than its inbox holds, all at once (no await between them yields to it).
+        await publish(client, stream.id, *(events.comment_added(stream.id, 10_000 + i) for i in range(LOCAL_QUEUE_SIZE + 5)))
+        with pytest.raises(LivecartError) as told:
+            await asyncio.wait_for(waiting, WAIT)
+        assert told.value.code == "LAGGED"
+        assert told.value.errors[0]["extensions"]["cursor"] == start  # nothing was delivered: resume from there
