@@ -18,7 +18,7 @@ from tests.realtime_support import WAIT
 
 pytestmark = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason=SERVICES_MISSING)
 
-PORTS = Ports(18700, 18749)
+PORTS = Ports(18700, 18749)  # this module's range; small pools: the suite's PostgreSQL is shared
 COMMENTS = "subscription($s: ID!, $a: String) { commentAdded(streamId: $s, after: $a) { id text eventCursor } }"
 ORDERS = "subscription($s: ID!, $a: String) { orderPlaced(streamId: $s, after: $a) { id eventCursor } }"
 REACTIONS = "subscription($s: ID!, $a: String) { reactionsChanged(streamId: $s, after: $a) { likes dislikes eventCursor } }"
@@ -78,7 +78,7 @@ async def until(predicate, timeout: float) -> None:
 
 
 async def test_redis_killed_and_restarted_while_a_subscriber_is_away(database, own_redis, servers):
-    urls = [servers.start(database, own_redis.url, RATE_LIMITS="off") for _ in range(2)]
+    urls = [servers.start(database, own_redis.url, RATE_LIMITS="off", DATABASE_POOL_SIZE="4") for _ in range(2)]
     async with contextlib.AsyncExitStack() as stack:
         async def client(process: int, token: str | None = None) -> LivecartClient:
             return await stack.enter_async_context(LivecartClient(urls[process], token))
@@ -139,8 +139,8 @@ async def test_redis_killed_and_restarted_while_a_subscriber_is_away(database, o
 
 
 async def test_a_process_killed_between_commit_and_publish_delays_the_event_never_loses_it(database, servers):
-    steady = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off")
-    doomed = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off", FAULT_EXIT_BEFORE_PUBLISH="on")
+    steady = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off", DATABASE_POOL_SIZE="4")
+    doomed = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off", DATABASE_POOL_SIZE="4", FAULT_EXIT_BEFORE_PUBLISH="on")
     async with contextlib.AsyncExitStack() as stack:
         seller = await stack.enter_async_context(LivecartClient(steady))
         stream, _ = await seller_with_live_stream(seller)
@@ -161,7 +161,7 @@ async def test_a_process_killed_between_commit_and_publish_delays_the_event_neve
         assert [c["text"] for c in watcher.received] == ["committed, then the process died"]
 
         # After a restart, a subscriber there that resumes from before it gets it too.
-        again = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off")
+        again = servers.start(database, TEST_REDIS_URL, RATE_LIMITS="off", DATABASE_POOL_SIZE="4")
         late = Feed(await stack.enter_async_context(LivecartClient(again)), COMMENTS, "commentAdded", stream, start)
         await late.open()
         await until(lambda: len(late.received) >= 1, WAIT)
