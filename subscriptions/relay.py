@@ -12,7 +12,8 @@ here first (Hub.sequencer); per channel the relay keeps the last number it deliv
   and delivered, late but once. That is what "a crash delays, never loses" rests on.
 
 A channel's first subscriber sets where it starts (`baseline`, the counter it read after
-listening): what came before is its initial state or its replay, not news.
+listening): what came before is its initial state or its replay, not news. An event that comes
+before any subscriber said so starts the channel itself.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class _Channel:
 
     def __init__(self, stream_id: int) -> None:
         self.stream_id = stream_id
-        self.last: int | None = None  # None: no subscriber has said where to start yet
+        self.last: int | None = None  # None: nothing started the channel yet
         self.pending: dict[int, Event] = {}
         self.filling = False
         self.seen_head = 0  # the counter at the last poll
@@ -75,16 +76,19 @@ class Relay:
     def accept(self, channel: str, event: Event) -> None:
         state = self._state(channel)
         seq = event["seq"]
-        if state.last is not None and seq <= state.last:
+        if state.last is None:
+            # Nobody here said where to start yet: start at this event. A subscriber that is about
+            # to read the log's counter reads one at least as new, and skips what it covers.
+            state.last = seq - 1
+        if seq <= state.last:
             self.duplicates += 1
             return
-        if state.last is not None and seq == state.last + 1 and not state.pending:
+        if seq == state.last + 1 and not state.pending:
             state.last = seq
             self.hub.deliver_ordered(channel, event)
             return
         state.pending[seq] = event
-        if state.last is not None:
-            self._drain(channel, state)
+        self._drain(channel, state)
 
     def baseline(self, channel: str, last_seq: int) -> None:
         """Where this process's delivery of `channel` starts, if it has not started yet (or starts
