@@ -37,6 +37,7 @@ class LivecartError(Exception):
         return (self.errors[0].get("extensions") or {}).get("code") if self.errors else None
 
 
+CURSOR_EXPIRED = "CURSOR_EXPIRED"  # the server no longer keeps the events after a cursor (issue 15)
 CONNECTION_LOST = "CLOSED"  # the code of LivecartError when a connection ends under a subscription
 
 
@@ -120,27 +121,48 @@ class LivecartClient:
     ) -> AsyncIterator[dict]:
         """`subscribe` that survives the connection: when it drops (or the server cannot be
         reached) it tries again after 0.5 s, 1 s, 2 s... up to `max_delay`, with jitter, and
-        subscribes anew; `on_reconnect` then runs, to re-read what passed meanwhile (events are
-        not kept for absent subscribers). Ends when the server completes the subscription;
-        other errors (FORBIDDEN, NOT_FOUND...) are raised as they come."""
+        subscribes anew. A document that declares `$after` and selects `eventCursor` resumes:
+        it is subscribed again with `after` set to the last cursor seen, and the server sends
+        what passed meanwhile, nothing twice. Otherwise `on_reconnect` runs, once the new
+        subscription answers, to re-read what passed; when the server no longer keeps what passed
+        (CURSOR_EXPIRED) it runs at once, then the subscription starts from now. Ends when the server completes the subscription; other errors (FORBIDDEN,
+        NOT_FOUND...) are raised as they come."""
         attempt = 0
+        resumable = "$after" in query
+        cursor: str | None = (variables or {}).get("after") if resumable else None
         while True:
             resumed = False
+            asked = {**(variables or {}), "after": cursor} if resumable else variables
             try:
-                async for data in self.subscribe(query, variables):
+                async for data in self.subscribe(query, asked):
                     if attempt and not resumed:
                         resumed, attempt = True, 0
-                        if on_reconnect is not None:
+                        if on_reconnect is not None and cursor is None:
                             await on_reconnect()
+                    cursor = _event_cursor(data) or cursor
                     yield data
                 return
             except (LivecartError, aiohttp.ClientError, OSError) as exc:
+                if isinstance(exc, LivecartError) and exc.code == CURSOR_EXPIRED and cursor is not None:
+                    # Away longer than the log keeps: reload once, then follow from now.
+                    cursor, attempt = None, 0
+                    if on_reconnect is not None:
+                        await on_reconnect()
+                    continue
                 lost = isinstance(exc, (aiohttp.ClientError, OSError)) or exc.code == CONNECTION_LOST
                 if not lost:
                     raise
             delay = min(max_delay, 0.5 * 2 ** attempt)
             attempt += 1
             await asyncio.sleep(delay / 2 + random.random() * delay / 2)
+
+
+def _event_cursor(data: dict) -> str | None:
+    """The eventCursor of a subscription's payload (its one top-level field), if it selects it."""
+    for value in data.values():
+        if isinstance(value, dict):
+            return value.get("eventCursor")
+    return None
 
 
 class Connection:

@@ -18,4 +18,5 @@ __all__ = [
 
 MODEL_MODULES = [
     "livecart.models.user", "livecart.models.catalog", "livecart.models.stream", "livecart.models.engagement", "livecart.models.commerce", "livecart.models.moderation", "livecart.models.live",
+    "livecart.models.outbox",
 ]

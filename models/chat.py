@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
-from livecart.models import engagement, moderation
+from livecart.models import engagement, moderation, outbox
 from livecart.models.clock import utcnow
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.errors import conflict, forbidden, not_found
 from livecart.models.stream import LiveStream, StreamStatus
+from livecart.models import events
 
 
 async def react(stream_id: int, user_id: int, kind: InteractionType | None) -> tuple[LiveStream, bool]:
@@ -39,7 +39,7 @@ async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime
         await moderation.check_not_restricted(stream.vendor_id, user_id, now)
         await moderation.check_blocked_terms(stream.vendor_id, text)
     held = not staff and chat.hold_links and moderation.has_link(text)
-    async with in_transaction():
+    async with outbox.transaction():
         # The stream row lock orders one stream's comments, so slow mode sees the one before.
         locked = await engagement.lock_stream(stream_id)
         if locked.status != StreamStatus.LIVE:
@@ -56,10 +56,13 @@ async def post_comment(stream_id: int, user_id: int, text: str, now: dt.datetime
                     raise moderation.slow_mode_error(wait, chat.slow_mode_seconds)
         if not held:
             await LiveStream.filter(id=stream_id).update(comment_count=F("comment_count") + 1)
-        return await StreamInteraction.create(
+        comment = await StreamInteraction.create(
             stream_id=stream_id, user_id=user_id, interaction_type=InteractionType.COMMENT, comment_text=text,
             created_at=now, held_at=now if held else None,
         )
+        told = events.comment_held if held else events.comment_added  # held: only moderators hear of it
+        await outbox.append(stream_id, told(stream_id, comment.id))
+        return comment
 
 
 async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datetime) -> bool:
@@ -68,7 +71,7 @@ async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datet
     stream = await LiveStream.get(id=comment.stream_id)
     if comment.user_id != user_id and await moderation.chat_role(stream.vendor_id, user_id) is moderation.ChatRole.VIEWER:
         raise forbidden("Only the comment's author, the stream's owner or a moderator may delete it.")
-    async with in_transaction():
+    async with outbox.transaction():
         if not await engagement.remove_comments([comment.id], now):  # someone deleted it a moment ago
             raise not_found("comment", comment.id)
         unpinned = await moderation.StreamChat.filter(stream_id=stream.id, pinned_comment_id=comment.id).update(
@@ -76,5 +79,9 @@ async def delete_comment(comment: StreamInteraction, user_id: int, now: dt.datet
         )
         if comment.user_id != user_id:
             await moderation.audit_deletion(comment, stream, user_id)
+        told = [events.comment_deleted(stream.id, [comment.id])]
+        if unpinned:
+            told.append(events.chat_updated(stream.id))
+        await outbox.append(stream.id, *told)
     comment.deleted_at = now
     return bool(unpinned)

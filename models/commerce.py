@@ -13,7 +13,8 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from livecart.models import live
+from livecart.models import live, outbox
+from livecart.models import events
 from livecart.models.catalog import Product
 from livecart.models.errors import DomainError, ErrorCode, bad_input, not_found
 from livecart.models.fields import MAX_TOTAL, MoneyField, to_money
@@ -320,10 +321,20 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
     offering = await StreamProduct.filter(
         product_id__in=list(products), stream__status=StreamStatus.LIVE
     ).values_list("stream_id", flat=True)
+    await _log_purchase(stream_orders, set(offering))
     return Purchase(
         order=order, stream_orders=stream_orders, offering_stream_ids=sorted(set(offering)),
         deal_ids=sorted({deal.id for deal in taken.values()}), sold_out_deal_ids=sold_out,
     )
+
+
+async def _log_purchase(stream_orders: list[StreamOrder], offering: set[int]) -> None:
+    """The events of a purchase, in its transaction (models/outbox.py): the seller's order feed, and
+    the stream's stock on every live stream offering what sold. Streams in id order: their
+    counter rows are locked in that order, like the stream rows before them."""
+    for stream_id in sorted(offering | {so.stream_id for so in stream_orders}):
+        told = [events.order_placed(stream_id, so.id) for so in stream_orders if so.stream_id == stream_id]
+        await outbox.append(stream_id, *told, events.stream_updated(stream_id))
 
 
 async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | None:
@@ -362,7 +373,7 @@ async def _claim(buyer_id: int, key: str | None, operation: str):
 
 
 async def _checkout(buyer_id: int, key: str | None) -> Purchase:
-    async with in_transaction():
+    async with outbox.transaction():
         claim = await _claim(buyer_id, key, "checkout")
         # Locking the cart lines makes a second concurrent checkout of this cart wait, then find it empty.
         cart = await CartItem.filter(user_id=buyer_id).order_by("product_id").select_for_update()
@@ -385,7 +396,7 @@ async def buy_now(
     await _check_stream_exists(stream_id)
 
     async def act(key: str | None) -> Purchase:
-        async with in_transaction():
+        async with outbox.transaction():
             claim = await _claim(buyer_id, key, "buyNow")
             purchase = await place_order(buyer_id, [Line(product_id, quantity, stream_id)])
             if claim is not None:

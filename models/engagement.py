@@ -15,12 +15,14 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.errors import bad_input, conflict, not_found
 from livecart.models.fields import parse_id
 from livecart.models.figures import viewer_count
 from livecart.models.stream import LiveStream, StreamStatus
 from livecart.models.clock import utcnow
 from livecart.models.user import User
+from livecart.models import events
 
 
 class InteractionType(str, enum.Enum):
@@ -178,7 +180,7 @@ async def join_stream(
 ) -> tuple[StreamViewer, int]:
     """A session on a LIVE stream; returns it and the stream's viewer count after. A person
     already watching (another tab) gets that session back, with one more tab: still one viewer."""
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await lock_stream(stream_id)
         if stream is None:
             raise not_found("stream", stream_id)
@@ -192,6 +194,7 @@ async def join_stream(
             await StreamViewer.filter(id=session.id).update(tabs=F("tabs") + 1, last_seen_at=now, expires_at=expires_at)
             session.last_seen_at, session.expires_at = now, expires_at
             await _remove_viewers(stream_id, lapsed)
+            await outbox.append(stream_id, events.viewers_changed(stream_id))
             return session, stream.viewer_count - lapsed
         first_visit = user_id is None or await _first_visit(stream_id, user_id, now)
         session = await StreamViewer.create(
@@ -205,6 +208,7 @@ async def join_stream(
             peak_viewers=Case(When(peak_viewers__lt=after, then=after), default=F("peak_viewers")),
             unique_viewers=F("unique_viewers") + int(first_visit),
         )
+        await outbox.append(stream_id, events.viewers_changed(stream_id))
     return session, stream.viewer_count - lapsed + 1
 
 
@@ -261,7 +265,7 @@ async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -
     """One tab leaves: the session closes with its last tab. Returns the session, whether this
     call ended the caller's presence (false when the session had already ended), and the count after."""
     session = await _own_session(session_id, user_id)
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await lock_stream(session.stream_id)
         lapsed = await _close_lapsed_of_stream(session.stream_id, now)
         # Another tab still watching: one tab fewer, the person stays counted.
@@ -270,6 +274,8 @@ async def leave_stream(session_id: str, user_id: int | None, now: dt.datetime) -
             is_active=False, left_at=now, tabs=0
         )
         await _remove_viewers(session.stream_id, lapsed + left)
+        if fewer or left:
+            await outbox.append(session.stream_id, events.viewers_changed(session.stream_id))
     return session, bool(fewer or left), stream.viewer_count - lapsed - left
 
 
@@ -281,12 +287,14 @@ async def close_lapsed_sessions(now: dt.datetime) -> dict[int, int]:
     )
     counts: dict[int, int] = {}
     for stream_id in stream_ids:
-        async with in_transaction():
+        async with outbox.transaction():
             stream = await lock_stream(stream_id)
             if stream is None:
                 continue
             lapsed = await _close_lapsed_of_stream(stream_id, now)
             await _remove_viewers(stream_id, lapsed)
+            if lapsed:
+                await outbox.append(stream_id, events.viewers_changed(stream_id))
         if lapsed:  # another process's sweeper may have got there first
             counts[stream_id] = stream.viewer_count - lapsed
     return counts
@@ -322,8 +330,10 @@ async def store_reaction(stream_id: int, user_id: int, kind: InteractionType | N
     """
     for attempt in range(_REACTION_ATTEMPTS):
         try:
-            async with in_transaction():
+            async with outbox.transaction():
                 changed = await _set_reaction(stream_id, user_id, kind)
+                if changed:
+                    await outbox.append(stream_id, events.reactions_changed(stream_id))
                 return await LiveStream.get(id=stream_id), changed
         except IntegrityError:
             if attempt == _REACTION_ATTEMPTS - 1:

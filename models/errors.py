@@ -30,6 +30,10 @@ class ErrorCode(str, enum.Enum):
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     BID_TOO_LOW = "BID_TOO_LOW"
     AUCTION_ENDED = "AUCTION_ENDED"
+    # Durable events (issue 15): a cursor older than the event log keeps (extensions.oldestCursor),
+    # and a subscriber too slow to keep up, disconnected (extensions.cursor: where to resume).
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"
+    LAGGED = "LAGGED"
     # Not raised by the domain: given to errors GraphQL itself finds, and to masked crashes.
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

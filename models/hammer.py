@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.catalog import Product
 from livecart.models.commerce import Line, place_order
 from livecart.models.fields import to_money
@@ -25,7 +25,7 @@ async def close_auction(auction_id: int, now: dt.datetime) -> Hammer | None:
     """Ends the auction if its clock has run out: the conditional UPDATE is won by one caller
     only (another process sweeping, a timer, a bid), which then, in the same transaction, orders
     the unit for the winner at the hammer price, or puts it back in stock. None: not this caller's."""
-    async with in_transaction():
+    async with outbox.transaction():
         won = await Auction.filter(id=auction_id, closed_at__isnull=True, ends_at__lte=now).update(closed_at=now)
         if not won:
             return None

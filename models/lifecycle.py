@@ -2,13 +2,14 @@
 together in one transaction (so models/stream.py need not import what imports it)."""
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.clock import utcnow
 from livecart.models.engagement import close_sessions_of_stream
 from livecart.models.errors import bad_input, conflict
 from livecart.models.figures import StreamFigures
 from livecart.models.stream import LiveStream, SavedStream, StreamStatus, check_video_url
+from livecart.models import events
 
 
 async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, recording_url: str):
@@ -21,7 +22,7 @@ async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, r
         raise bad_input("videoUrl", "only a saved stream keeps a video")
     video_url = check_video_url(video_url) if video_url is not None else recording_url
     now = utcnow()
-    async with in_transaction():
+    async with outbox.transaction():
         # The status check and the change are one statement: of two concurrent ends, one wins.
         ended = await LiveStream.filter(
             id=stream.id, status__in=(StreamStatus.SCHEDULED, StreamStatus.LIVE)
@@ -42,4 +43,5 @@ async def end_stream(stream: LiveStream, *, save: bool, video_url: str | None, r
                 stats=figures.to_json(),
                 streamed_at=stream.started_at or now,
             )
+        await outbox.append(stream.id, events.stream_updated(stream.id), events.viewers_changed(stream.id))
     return stream, saved, figures

@@ -21,11 +21,13 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.catalog import Product
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict, forbidden, not_found
 from livecart.models.fields import MAX_MONEY, MoneyField, plain_text, to_money
 from livecart.models.stream import LiveStream, StreamProduct, StreamStatus
+from livecart.models import events
 from livecart.models.clock import utcnow
 
 # ---------------------------------------------------------------- the rules, stated once
@@ -534,7 +536,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
         raise not_found("product", product_id)
     if product.vendor_id != stream.vendor_id:
         raise forbidden(f"Product {product_id} belongs to another vendor.")
-    async with in_transaction():
+    async with outbox.transaction():
         # The stream row lock serialises featuring on one stream, so positions stay distinct
         # and exactly one product is highlighted.
         locked = await LiveStream.filter(id=stream.id).select_for_update(no_key=True).first()
@@ -548,6 +550,7 @@ async def feature_product(stream: LiveStream, product_id: int) -> LiveStream:
             position = max((link.position for link in links), default=-1) + 1
             await StreamProduct.create(stream_id=stream.id, product_id=product_id, position=position, highlighted=True)
         await record_featured(stream.id, product_id)  # the replay's timeline: what was on screen when
+        await outbox.append(stream.id, events.stream_updated(stream.id))
     return locked
 
 

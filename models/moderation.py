@@ -21,7 +21,8 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from livecart.models import engagement, policy
+from livecart.models import engagement, outbox, policy
+from livecart.models import events
 from livecart.models.catalog import Vendor
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
@@ -581,7 +582,7 @@ async def approve_comment(comment_id: int, actor_id: int) -> StreamInteraction:
     """The held comment shows to everyone from now (and counts)."""
     comment = await _comment(comment_id, held=True)
     stream = await moderated_stream(comment.stream_id, actor_id)
-    async with in_transaction():
+    async with outbox.transaction():
         approved = await StreamInteraction.filter(id=comment.id, held_at__isnull=False, deleted_at__isnull=True).update(
             held_at=None
         )
@@ -590,6 +591,7 @@ async def approve_comment(comment_id: int, actor_id: int) -> StreamInteraction:
         await LiveStream.filter(id=comment.stream_id).update(comment_count=F("comment_count") + 1)
         await _audit(stream.vendor_id, actor_id, ActionKind.APPROVE, stream_id=stream.id, comment_id=comment.id,
                      target_user_id=comment.user_id)
+        await outbox.append(stream.id, events.comment_added(stream.id, comment.id))
     comment.held_at = None
     return comment
 
@@ -597,7 +599,7 @@ async def approve_comment(comment_id: int, actor_id: int) -> StreamInteraction:
 async def reject_comment(comment_id: int, actor_id: int, now: dt.datetime) -> StreamInteraction:
     comment = await _comment(comment_id, held=True)
     stream = await moderated_stream(comment.stream_id, actor_id)
-    async with in_transaction():
+    async with outbox.transaction():
         rejected = await StreamInteraction.filter(id=comment.id, held_at__isnull=False, deleted_at__isnull=True).update(
             deleted_at=now
         )
@@ -605,6 +607,7 @@ async def reject_comment(comment_id: int, actor_id: int, now: dt.datetime) -> St
             raise not_found("held comment", comment.id)
         await _audit(stream.vendor_id, actor_id, ActionKind.REJECT, stream_id=stream.id, comment_id=comment.id,
                      target_user_id=comment.user_id)
+        await outbox.append(stream.id, events.comment_deleted(stream.id, [comment.id]))
     return comment
 
 

@@ -11,7 +11,9 @@ from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from livecart.models import outbox
 from livecart.models.catalog import Product
+from livecart.models import events
 from livecart.models.errors import bad_input, conflict, forbidden, not_found
 from livecart.models.fields import MoneyField, plain_text
 from livecart.models.clock import utcnow
@@ -173,9 +175,12 @@ async def create_stream(
 async def start_stream(stream: LiveStream) -> LiveStream:
     """SCHEDULED to LIVE; the status check and the change are one atomic statement."""
     now = utcnow()
-    changed = await LiveStream.filter(id=stream.id, status=StreamStatus.SCHEDULED).update(
-        status=StreamStatus.LIVE, started_at=now
-    )
+    async with outbox.transaction():
+        changed = await LiveStream.filter(id=stream.id, status=StreamStatus.SCHEDULED).update(
+            status=StreamStatus.LIVE, started_at=now
+        )
+        if changed:
+            await outbox.append(stream.id, events.stream_updated(stream.id))
     if not changed:
         await stream.refresh_from_db(fields=["status"])  # what it is now, not what the caller read
         raise conflict(f"Only a scheduled stream can go live; this one is {stream.status.value}.")

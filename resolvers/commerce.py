@@ -15,7 +15,7 @@ from livecart.models.fields import check_first, parse_id
 from livecart.models.clock import utcnow
 from livecart.resolvers import live
 from livecart.resolvers.loaders import rows_by_id, rows_grouped
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders

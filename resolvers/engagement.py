@@ -1,6 +1,6 @@
 """Viewers, reactions and chat: thin resolvers and the DataLoader batch functions.
 
-Every mutation commits first, then publishes its events (subscriptions/events.py).
+Every mutation commits first, then publishes its events (models/events.py).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from livecart.models.figures import viewer_counts
 from livecart.models.stream import LiveStream
 from livecart.models.clock import utcnow
 from livecart.resolvers import ratelimit
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders

@@ -18,7 +18,7 @@ from livecart.models.policy import owned_stream
 from livecart.models.stream import LiveStream, SavedStream, StreamProduct
 from livecart.models.clock import utcnow
 from livecart.models.user import User
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import Broker, publish_to_stream
 
 log = logging.getLogger("livecart.live")

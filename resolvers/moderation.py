@@ -16,7 +16,7 @@ from livecart.models.moderation import ChatRole, StreamChat
 from livecart.models.stream import LiveStream
 from livecart.models.clock import utcnow
 from livecart.models.user import User
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders

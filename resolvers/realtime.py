@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 
 from strawberry.types import Info
 
-from livecart.models import moderation, policy
-from livecart.models.errors import not_found
+from livecart.models import moderation, outbox, policy
+from livecart.models.errors import DomainError, ErrorCode, not_found
 from livecart.models.fields import parse_id
 from livecart.models.stream import LiveStream, StreamStatus, live_streams_query
 from livecart.resolvers.loaders import new_loader_scope
-from livecart.subscriptions import events
-from livecart.subscriptions.events import DIRECTORY_CHANNEL, stream_channel
+from livecart.models import events
+from livecart.models.events import DIRECTORY_CHANNEL, stream_channel
 from livecart.subscriptions.hub import SharedEvent
 from livecart.subscriptions.shared import SharedDelivery
 
@@ -37,6 +37,7 @@ class Step:
     kind: str
     stream: LiveStream | None = None
     event: SharedEvent | None = None
+    cursor: str | None = None  # where the stream's log stood (initial, ended) or this event's
 
 
 async def stream_row(stream_id: int) -> LiveStream | None:
@@ -75,16 +76,24 @@ async def follow_stream(
     moderators_only: bool = False,
     shared: SharedDelivery | None = None,
     detachable: bool = False,
+    after: str | None = None,
+    replay: str = "every",
 ) -> AsyncIterator[Step]:
     """The steps of one subscription to one stream (see Step). With `shared`, the events of
     `kinds` go by the shared path once the first step has been taken (subscriptions/shared.py).
     `detachable`: the caller yields nothing for the initial and ended steps, so once on the shared
     path the steps end here and the subscriber's group carries on without this chain
-    (SharedDelivery.detach), when the handler allows it."""
+    (SharedDelivery.detach), when the handler allows it.
+
+    `after` (a cursor, issue 15): first what the stream's log holds after it (`replay`: "every"
+    event of `kinds`, only the "newest" (a state resumes to its current value) or "none" (the
+    initial step is the current value already)), then live, no event twice at the seam. Every step
+    carries its cursor."""
     key = parse_id("streamId", stream_id)
     hub = info.context.broker.hub
+    channel = stream_channel(key)
     # Listen before reading the initial state, so no change falls between the two.
-    inbox = await hub.add(stream_channel(key), wants=kinds | ENDINGS)
+    inbox = await hub.add(channel, wants=kinds | ENDINGS)
     detached = False
     try:
         stream = await stream_row(key)
@@ -94,11 +103,24 @@ async def follow_stream(
             await require_owner(info, stream)
         if moderators_only:
             await require_chat_moderator(info, stream)
+        log_head = await outbox.head(key)  # read after listening: what comes later is news
+        if hub.sequencer is not None:
+            hub.sequencer.baseline(channel, log_head.last_seq)
+        replay_after = outbox.check_cursor(after, log_head) if after is not None else None
+        last_seen, cursor = log_head.last_seq, log_head.cursor()
         new_loader_scope()
-        if stream.status == StreamStatus.ENDED:
-            yield Step("ended", stream=stream)
+        if stream.status == StreamStatus.ENDED and replay_after is None:
+            yield Step("ended", stream=stream, cursor=cursor)
             return
-        yield Step("initial", stream=stream)
+        yield Step("initial", stream=stream, cursor=cursor)
+        if replay_after is not None and replay != "none":
+            async for event in _replay(key, replay_after, log_head.last_seq, kinds, replay == "every"):
+                new_loader_scope()
+                yield Step("event", event=event, cursor=event["cursor"])
+            if stream.status == StreamStatus.ENDED:
+                yield Step("ended", stream=stream, cursor=cursor)
+                return
+            shared = None  # what waits in the inbox must not be overtaken by a group's results
         if shared is not None:
             # Only now: a shared result must not overtake the first one, sent through this chain.
             hub.share(inbox, shared, kinds - ENDINGS)
@@ -109,19 +131,56 @@ async def follow_stream(
                     return
         while True:
             event = await inbox.get()
+            if inbox.dropped:
+                raise lagged(cursor)
+            seq = event.get("seq")
+            if seq is not None:
+                if seq <= last_seen:
+                    continue  # in the initial state or the replay already
+                last_seen, cursor = seq, event["cursor"]
             kind = event["type"]
             if kind == "stream_updated":
                 stream = await shared_stream_row(event)
                 if stream is None or stream.status == StreamStatus.ENDED:
                     new_loader_scope()
-                    yield Step("ended", stream=stream, event=event)
+                    yield Step("ended", stream=stream, event=event, cursor=cursor)
                     return
             if kind in kinds:
                 new_loader_scope()
-                yield Step("event", event=event)
+                yield Step("event", event=event, cursor=event.get("cursor", cursor))
     finally:
         if not detached:
             hub.remove(inbox)
+
+
+async def _replay(
+    stream_id: int, after: int, upto: int, kinds: frozenset[str], every: bool
+) -> AsyncIterator[SharedEvent]:
+    """The logged events of `kinds` after `after` up to `upto`, oldest first (`every`), or only the newest."""
+    newest = None
+    while after < upto:
+        rows = await outbox.read(stream_id, after, upto)
+        if not rows:
+            break
+        if rows[0]["seq"] != after + 1:  # pruned while we read: never a silent gap
+            raise outbox.expired(await outbox.head(stream_id))
+        for row in rows:
+            after = row["seq"]
+            if row["type"] in kinds:
+                if every:
+                    yield SharedEvent(row)
+                else:
+                    newest = row
+    if newest is not None:
+        yield SharedEvent(newest)
+
+
+def lagged(cursor: str) -> DomainError:
+    """The subscriber's inbox overflowed: it is told where to resume (from the log) and let go."""
+    return DomainError(
+        ErrorCode.LAGGED, "This subscriber fell too far behind and was disconnected: follow again with `after`.",
+        cursor=cursor,
+    )
 
 
 DIRECTORY = events.kinds_of(events.live_streams_changed)

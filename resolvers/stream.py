@@ -14,7 +14,7 @@ from livecart.models.fields import check_first, parse_id
 from livecart.models.stream import LiveStream, SavedStream, StreamProduct, StreamStatus
 from livecart.resolvers.loaders import rows_by_id
 from livecart.resolvers.user import seller_vendor
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_directory, publish_to_stream
 
 

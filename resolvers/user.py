@@ -12,7 +12,7 @@ from livecart.models.errors import forbidden
 from livecart.models.user import User
 from livecart.resolvers.loaders import rows_by_id
 from livecart.resolvers import ratelimit
-from livecart.subscriptions import events
+from livecart.models import events
 
 
 async def load_users(keys: Sequence[int]) -> list[User | None]:

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import commerce as m
 from livecart.models import policy
 from livecart.models.figures import StreamFigures
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 @strawberry.type
 class StreamStats:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     duration_seconds: int
     viewer_count: int = strawberry.field(description="Viewer sessions active now.")
@@ -66,6 +68,7 @@ async def stream_stats(info: Info, stream_id: int) -> StreamStats:
 
 @strawberry.type
 class StreamOrder(ProductOnStream):
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     model: strawberry.Private[m.StreamOrder]
 
     @strawberry.field

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import engagement as m
 from livecart.models.stream import LiveStream as StreamRow
 from livecart.resolvers import engagement as r
@@ -36,6 +37,7 @@ class ReactionKind(enum.Enum):
 
 @strawberry.type
 class Comment:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     id: strawberry.ID
     stream_id: strawberry.ID
     text: str
@@ -108,6 +110,7 @@ class ViewerSession:
 
 @strawberry.type
 class ViewerCount:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     count: int
 
@@ -118,6 +121,7 @@ class ViewerCount:
 
 @strawberry.type
 class ReactionCounts:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     likes: int
     dislikes: int

@@ -6,7 +6,7 @@
   is never shared between callers (the query cache; shared subscription results group by caller).
 - Fed by: the event kinds a subscription field listens to (`metadata=fed_by(VIEWERS)`); the
   transport coalesces the queued results of a field fed only by kinds the hub coalesces
-  (subscriptions/events.py declares those).
+  (models/events.py declares those).
 
 Everything that needs these facts asks the collected `FieldFacts` (see `facts_of`), never a
 hand-kept list of names. Names, not types: an over-match only shares less.
@@ -19,7 +19,7 @@ from typing import Any
 
 from graphql import GraphQLField, GraphQLSchema
 
-from livecart.subscriptions.events import COALESCED_KINDS
+from livecart.models.events import COALESCED_KINDS
 
 CALLER_KEY = "livecart.caller_dependent"
 FED_BY_KEY = "livecart.fed_by"

@@ -5,7 +5,7 @@ import datetime as dt
 import enum
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -22,9 +22,10 @@ from livecart.schema.cost import list_size
 from livecart.schema.facts import caller_dependent, fed_by
 from livecart.schema.engagement import Comment
 from livecart.schema.permissions import IsAuthenticated, IsVendor
-from livecart.schema.realtime import _follow
+from livecart.schema.realtime import AFTER, _follow, at_cursor
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.schema.user import User, user_type
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.hub import SharedEvent
 from livecart.resolvers.realtime import Step
 
@@ -242,6 +243,7 @@ class ProductStock:
 @strawberry.type(description="What a live page's commerce shows: stock, deals, the auction, the social line.")
 class LiveCommerce:
     state: strawberry.Private[r.LiveState]
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
 
     @strawberry.field
     def stream_id(self) -> strawberry.ID:
@@ -418,16 +420,18 @@ class LiveSubscription:
         " and on purchases at most twice a second.",
         metadata=fed_by(LIVE_KINDS),
     )
-    async def live_commerce(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveCommerce, None]:
+    async def live_commerce(
+        self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None
+    ) -> AsyncGenerator[LiveCommerce, None]:
         async def state_of(event: SharedEvent) -> LiveCommerce:
             bought = event.get("product_id") if event.get("bought") else None
             key, buyer = event["stream_id"], event.get("buyer_id")
             return await event.once("live", lambda: _state(key, bought, buyer))
 
-        async for value in _follow(info, stream_id, LIVE_KINDS, state_of):
+        async for value in _follow(info, stream_id, LIVE_KINDS, state_of, after=after, replay="none"):
             if isinstance(value, Step):
                 if value.stream is not None:
-                    yield await _state(value.stream.id, None)
+                    yield at_cursor(await _state(value.stream.id, None), value.cursor)
             else:
                 yield value
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import moderation as m
 from livecart.models.stream import LiveStream as StreamRow
 from livecart.resolvers import moderation as r
@@ -51,6 +52,7 @@ class ModeratorOnly(BasePermission):
 
 @strawberry.type(description="A stream's chat settings and its pinned comment.")
 class ChatState:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     slow_mode_seconds: int = strawberry.field(description="0: off; else the seconds between one viewer's comments.")
     hold_links_for_review: bool = strawberry.field(
@@ -89,6 +91,7 @@ MAX_DELETED_IDS = m.MAX_DELETED_IDS
 
 @strawberry.type(description="Comments that left a stream's chat, and its count after.")
 class CommentDeletion:
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
     stream_id: strawberry.ID
     comment_ids: list[strawberry.ID] = strawberry.field(
         description=f"At most {MAX_DELETED_IDS} a message: a ban that removes more sends several.",

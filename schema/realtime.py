@@ -10,7 +10,7 @@ Over our WebSocket handlers, events after the first result take the shared path
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -29,7 +29,7 @@ from livecart.schema.internals import graphql_schema
 from livecart.resolvers.loaders import new_loader_scope
 from livecart.schema.facts import fed_by
 from livecart.schema.stream import STREAMS_PAGE, LiveStream, streams_out
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.hub import SharedEvent
 from livecart.resolvers.realtime import Step, follow_directory, follow_stream, shared_stream_row
 from livecart.subscriptions.shared import Operation, SharedExecution, shared_delivery
@@ -91,21 +91,38 @@ async def _follow(
     owner_only: bool = False,
     moderators_only: bool = False,
     detachable: bool = False,
+    after: str | None = None,
+    replay: str = "every",
 ) -> AsyncGenerator[Any, None]:
-    """The events of `kinds` as the values `value_of` makes of them (None: nothing to send).
-    `detachable`: the field sends nothing for the initial and ended steps (see follow_stream)."""
+    """The events of `kinds` as the values `value_of` makes of them (None: nothing to send), each
+    with its event's cursor. `detachable`: the field sends nothing for the initial and ended steps
+    (see follow_stream). `after`, `replay`: resuming from a cursor (follow_stream)."""
     caller = await info.context.user()
-    shared = shared_delivery(info.context, info.context.broker.hub, caller.id if caller else None, value_of, _how(info))
+
+    async def stamped(event: SharedEvent) -> Any:
+        return at_cursor(await value_of(event), event.get("cursor"))
+
+    shared = shared_delivery(info.context, info.context.broker.hub, caller.id if caller else None, stamped, _how(info))
     async for step in follow_stream(
         info, stream_id, kinds, owner_only=owner_only, moderators_only=moderators_only, shared=shared,
-        detachable=detachable,
+        detachable=detachable, after=after, replay=replay,
     ):
         if step.kind == "event":
-            value = await value_of(step.event)
+            value = await stamped(step.event)
             if value is not None:
                 yield value
         else:
             yield step
+
+
+def at_cursor(value: Any, cursor: str | None) -> Any:
+    """`value` (a payload type) with the cursor of the event it tells of."""
+    if value is not None and cursor is not None:
+        value.event_cursor = cursor
+    return value
+
+
+AFTER = "A cursor (a payload's eventCursor): first what happened after it, then live, nothing twice."
 
 
 async def _follow_rows(
@@ -114,7 +131,7 @@ async def _follow_rows(
     kinds: frozenset[str],
     key: str,
     load: Callable[[Any, int], Awaitable[Any]],
-    **options: bool,
+    **options: Any,
 ) -> AsyncGenerator[Any, None]:
     """One row per event (its id under `key`), read once per process for all subscribers by
     `load` (None: gone before it was read, nothing to send); nothing for the initial and ended steps."""
@@ -132,68 +149,68 @@ async def _follow_rows(
 @strawberry.type
 class RealtimeSubscription:
     @strawberry.subscription(metadata=fed_by(COMMENTS))
-    async def comment_added(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
-        async for comment in _follow_rows(info, stream_id, COMMENTS, "comment_id", comment_by_id):
+    async def comment_added(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[Comment, None]:
+        async for comment in _follow_rows(info, stream_id, COMMENTS, "comment_id", comment_by_id, after=after):
             yield comment
 
-    @strawberry.subscription(description="The count now, at once, then each change.", metadata=fed_by(VIEWERS))
-    async def viewer_count(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ViewerCount, None]:
+    @strawberry.subscription(description="The count now, at once, then each change.")
+    async def viewer_count(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[ViewerCount, None]:
         async def count_of(event: SharedEvent) -> ViewerCount:
             return await event.once("viewers", lambda: _viewer_count_now(event["stream_id"]))
 
-        async for value in _follow(info, stream_id, VIEWERS, count_of):
+        async for value in _follow(info, stream_id, VIEWERS, count_of, after=after, replay="none"):
             if isinstance(value, Step):
                 if value.stream is not None:
-                    yield await _viewer_count_now(value.stream.id)
+                    yield at_cursor(await _viewer_count_now(value.stream.id), value.cursor)
             else:
                 yield value
 
     @strawberry.subscription(metadata=fed_by(REACTIONS))
     async def reactions_changed(
-        self, info: Info, stream_id: strawberry.ID
+        self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None
     ) -> AsyncGenerator[ReactionCounts, None]:
         async def counts_of(event: SharedEvent) -> ReactionCounts | None:
             row = await shared_stream_row(event)
             return ReactionCounts.from_model(row) if row is not None else None
 
-        async for value in _follow(info, stream_id, REACTIONS, counts_of):
+        async for value in _follow(info, stream_id, REACTIONS, counts_of, after=after, replay="none"):
             if isinstance(value, Step):
                 if value.stream is not None:
-                    yield ReactionCounts.from_model(value.stream)
+                    yield at_cursor(ReactionCounts.from_model(value.stream), value.cursor)
             else:
                 yield value
 
     @strawberry.subscription(description="Status and featured-product changes.", metadata=fed_by(UPDATES))
-    async def stream_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[LiveStream, None]:
+    async def stream_updated(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[LiveStream, None]:
         async def stream_of(event: SharedEvent) -> LiveStream | None:
             row = await shared_stream_row(event)
             return LiveStream(model=row) if row is not None else None
 
-        async for value in _follow(info, stream_id, UPDATES, stream_of):
+        async for value in _follow(info, stream_id, UPDATES, stream_of, after=after, replay="newest"):
             if isinstance(value, Step):
                 if value.kind == "ended" and value.stream is not None:
-                    yield LiveStream(model=value.stream)
+                    yield at_cursor(LiveStream(model=value.stream), value.cursor)
             else:
                 yield value
 
     @strawberry.subscription(description="Owner only.", metadata=fed_by(ORDERS))
-    async def order_placed(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamOrder, None]:
-        async for order in _follow_rows(info, stream_id, ORDERS, "stream_order_id", stream_order_by_id, owner_only=True):
+    async def order_placed(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[StreamOrder, None]:
+        async for order in _follow_rows(info, stream_id, ORDERS, "stream_order_id", stream_order_by_id, owner_only=True, after=after):
             yield order
 
     @strawberry.subscription(
         description="Owner only: the figures now, at once, then on each change, at most once a second.",
         metadata=fed_by(STATS),
     )
-    async def stream_stats(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[StreamStats, None]:
+    async def stream_stats(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[StreamStats, None]:
         async def stats_of(event: SharedEvent) -> StreamStats:
             key = event["stream_id"]
             return await event.once("stats", lambda: stream_stats(info, key))
 
-        async for value in _follow(info, stream_id, STATS, stats_of, owner_only=True):
+        async for value in _follow(info, stream_id, STATS, stats_of, owner_only=True, after=after, replay="none"):
             if isinstance(value, Step):
                 if value.stream is not None:
-                    yield await stream_stats(info, value.stream.id)
+                    yield at_cursor(await stream_stats(info, value.stream.id), value.cursor)
             else:
                 yield value
 
@@ -202,7 +219,7 @@ class RealtimeSubscription:
         "rejected after review), with the comment count after.",
         metadata=fed_by(DELETIONS),
     )
-    async def comment_deleted(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[CommentDeletion, None]:
+    async def comment_deleted(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[CommentDeletion, None]:
         async def deletion_of(event: SharedEvent) -> CommentDeletion | None:
             row = await shared_stream_row(event)
             if row is None:
@@ -213,30 +230,30 @@ class RealtimeSubscription:
                 comment_count=row.comment_count,
             )
 
-        async for value in _follow(info, stream_id, DELETIONS, deletion_of, detachable=True):
+        async for value in _follow(info, stream_id, DELETIONS, deletion_of, detachable=True, after=after):
             if isinstance(value, CommentDeletion):
                 yield value
 
     @strawberry.subscription(
         description="The chat's settings now, at once, then each change (slow mode, review, pin).", metadata=fed_by(CHAT)
     )
-    async def chat_updated(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[ChatState, None]:
+    async def chat_updated(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[ChatState, None]:
         reader = _ContextOnly(info.context)
 
         async def state_of(event: SharedEvent) -> ChatState:
             key = event["stream_id"]
             return await event.once("chat", lambda: chat_state(reader, key))
 
-        async for value in _follow(info, stream_id, CHAT, state_of):
+        async for value in _follow(info, stream_id, CHAT, state_of, after=after, replay="none"):
             if isinstance(value, Step):
                 if value.stream is not None and value.kind == "initial":
-                    yield await chat_state(reader, value.stream.id)
+                    yield at_cursor(await chat_state(reader, value.stream.id), value.cursor)
             else:
                 yield value
 
     @strawberry.subscription(description="Owner and moderators: comments that wait for approval.", metadata=fed_by(HELD))
-    async def comment_held(self, info: Info, stream_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
-        async for comment in _follow_rows(info, stream_id, HELD, "comment_id", held_comment_by_id, moderators_only=True):
+    async def comment_held(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[Comment, None]:
+        async for comment in _follow_rows(info, stream_id, HELD, "comment_id", held_comment_by_id, moderators_only=True, after=after):
             yield comment
 
     @strawberry.subscription(

@@ -38,3 +38,11 @@ Money = strawberry.scalar(
 )
 
 SCALAR_OVERRIDES = {decimal.Decimal: Money}
+
+
+# Issue 15: every subscription payload of a stream carries its event's cursor (opaque), to follow
+# again with `after:` from there. A description, not a scalar: the contract only gains a field.
+EVENT_CURSOR = (
+    "In a subscription's payload: where this event stands in the stream's event log (opaque). "
+    "Follow again with `after:` this cursor to get what came after it, nothing twice. Null outside subscriptions."
+)

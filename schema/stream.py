@@ -6,6 +6,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from livecart.schema.scalars import EVENT_CURSOR
 from livecart.models import stream as m
 from livecart.resolvers import stream as r
 from livecart.models.figures import StreamFigures
@@ -29,6 +30,7 @@ FEATURED_PAGE = 20
 @strawberry.type
 class LiveStream(EngagementFields, ModerationFields, OwnerFields, MediaFields):
     """A stream; its viewer-side and owner-only fields come from the mixins of those domains."""
+    event_cursor: str | None = strawberry.field(default=None, description=EVENT_CURSOR)
 
     model: strawberry.Private[m.LiveStream]
 

@@ -17,9 +17,10 @@ from livecart.server.pages import add_page_routes
 from livecart.server.query_cache import WritesMoveTheDataVersion, query_cache_ctx
 from livecart.server.ratelimit import ratelimit_ctx
 from livecart.server.settings import Settings
-from livecart.server.sweeper import clock_sweeper_ctx, viewer_sweeper_ctx
+from livecart.server.sweeper import clock_sweeper_ctx, event_pruner_ctx, viewer_sweeper_ctx
 from livecart.server.whip import add_whip_routes
 from livecart.subscriptions.broker import create_broker
+from livecart.subscriptions.relay import Relay
 
 log = logging.getLogger("livecart")
 
@@ -36,12 +37,18 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    broker = create_broker(settings.redis_url, share_events=settings.subscription_sharing)  # Redis when REDIS_URL is set
+    broker = create_broker(
+        settings.redis_url, share_events=settings.subscription_sharing,
+        exit_before_publish=settings.fault_exit_before_publish,
+    )  # Redis when REDIS_URL is set
     app[BROKER] = broker
     if hasattr(broker, "lag_observer"):  # Redis: each event's trip through Redis feeds the lag histogram
         broker.lag_observer = functools.partial(ops.observe_broker_lag, app)
     await broker.start()
+    relay = Relay(broker.hub)  # logged events once each, in order; what was never published, from the log
+    relay.start()
     yield
+    await relay.close()
     await broker.close()
 
 
@@ -86,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, broker_ctx, viewer_sweeper_ctx, clock_sweeper_ctx])  # the sweepers need both
     app.cleanup_ctx.append(ops.close_revoked_sockets_ctx)  # needs the broker
+    app.cleanup_ctx.append(event_pruner_ctx)  # the event log's retention (issue 15)
     app.cleanup_ctx.extend([request_redis_ctx, ratelimit_ctx, query_cache_ctx])  # the last two use the first
     middleware.install(app)
     tracing.install(app, settings)  # TRACING=on only

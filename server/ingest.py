@@ -21,7 +21,7 @@ from livecart.models import media
 from livecart.models.errors import DomainError, ErrorCode
 from livecart.server.appkeys import BROKER, SETTINGS
 from livecart.server.settings import Settings
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_stream
 
 log = logging.getLogger("livecart.ingest")

@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from livecart.models.errors import ErrorCode
 from livecart.models.user import hash_token
 from livecart.server.appkeys import BROKER, SETTINGS
-from livecart.subscriptions.events import AUTH_CHANNEL
+from livecart.models.events import AUTH_CHANNEL
 
 log = logging.getLogger("livecart.ops")
 

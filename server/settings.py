@@ -39,6 +39,12 @@ class Settings:
     environment: str = "development"
     # Off only to measure the baseline (bench/): every subscriber reads and executes on its own.
     subscription_sharing: bool = True
+    # Durable events (issue 15): how long the event log keeps a stream's events (and at least how
+    # many of its newest), and a fault hook for the tests only: the process exits right after a
+    # change with logged events commits, before it publishes them (the relay must deliver them).
+    event_retention_seconds: int = 24 * 3600
+    event_keep_per_stream: int = 10_000
+    fault_exit_before_publish: bool = False
     # Hardening (issue 9). None means "follows ENVIRONMENT": on in development, off in production.
     graphiql: bool | None = None
     introspection: bool | None = None

@@ -18,7 +18,7 @@ from livecart.resolvers.engagement import sweep_lapsed_sessions
 from livecart.server.appkeys import BROKER, SETTINGS
 from livecart.server.query_cache import data_changed
 from livecart.models.clock import utcnow
-from livecart.subscriptions.events import CLOCKS_CHANNEL
+from livecart.models.events import CLOCKS_CHANNEL
 
 log = logging.getLogger("livecart.sweeper")
 
@@ -107,3 +107,34 @@ async def clock_sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 CLOCK_TASKS = web.AppKey("clock_tasks", set)
+
+
+# ---------------------------------------------------------------- the event log's retention (issue 15)
+
+EVENT_PRUNE_SECONDS = 60.0
+
+
+async def _prune_forever(app: web.Application) -> None:
+    from livecart.models import outbox
+
+    settings = app[SETTINGS]
+    while True:
+        await asyncio.sleep(EVENT_PRUNE_SECONDS)
+        try:
+            removed = await outbox.prune(
+                retention_seconds=settings.event_retention_seconds, keep=settings.event_keep_per_stream
+            )
+            if removed:
+                log.info("pruned %d events from the log", removed)
+        except Exception:  # a bad pass must not end the pruning; the next one retries
+            log.exception("pruning the event log failed")
+
+
+async def event_pruner_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Every process prunes (in short batches, each its own transaction); overlapping passes
+    delete nothing twice: a batch moves the stream's pruned mark forward only."""
+    task = asyncio.create_task(_prune_forever(app), name="event-pruner")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

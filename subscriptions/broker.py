@@ -8,10 +8,12 @@ fan-out, coalesced figures. `InProcessBroker` is the embedded default;
 """
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
+from livecart.models import outbox
 from livecart.subscriptions import tracing
-from livecart.subscriptions.events import DIRECTORY_CHANNEL, Event, stream_channel
+from livecart.models.events import DIRECTORY_CHANNEL, Event, stream_channel
 from livecart.subscriptions.hub import Hub
 
 
@@ -41,9 +43,10 @@ class InProcessBroker:
         self.hub.deliver(channel, event)
 
 
-def create_broker(redis_url: str | None = None, *, share_events: bool = True) -> Broker:
+def create_broker(redis_url: str | None = None, *, share_events: bool = True, exit_before_publish: bool = False) -> Broker:
     """Redis when `redis_url` is given (several processes share events), else in-process.
-    `share_events` off: each subscriber executes per event on its own (the bench's baseline)."""
+    `share_events` off: each subscriber executes per event on its own (the bench's baseline).
+    `exit_before_publish`: the tests' fault hook, a crash between commit and publish."""
     if redis_url:
         from livecart.subscriptions.redis_broker import RedisBroker
 
@@ -51,6 +54,7 @@ def create_broker(redis_url: str | None = None, *, share_events: bool = True) ->
     else:
         broker = InProcessBroker()
     broker.hub.share_events = share_events
+    broker.exit_before_publish = exit_before_publish  # type: ignore[attr-defined]
     return broker
 
 
@@ -58,11 +62,21 @@ async def publish_to_stream(broker: Broker, stream_id: int, *events: Event) -> N
     """Publish after commit; never called inside a transaction. Never raises into the
     mutation that calls it: the backends log and buffer what they cannot send."""
     channel = stream_channel(stream_id)
+    logged = outbox.take_committed(stream_id)
+    if logged and getattr(broker, "exit_before_publish", False):
+        os._exit(70)  # the tests' fault hook (FAULT_EXIT_BEFORE_PUBLISH): committed, never published
+    if logged:
+        # The logged ones (with their numbers), then what the transaction did not log.
+        events = (*logged, *(e for e in events if not _logged_already(e, logged)))
     for event in events:
         with tracing.span(
             f"publish {channel}", kind="PRODUCER", messaging__destination__name=channel, livecart__event=event.get("type", "")
         ):
             await broker.publish(channel, tracing.with_trace(event))
+
+
+def _logged_already(event: Event, logged: list[Event]) -> bool:
+    return any(all(other.get(k) == v for k, v in event.items()) for other in logged)
 
 
 async def publish_to_directory(broker: Broker, event: Event) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from livecart.subscriptions import tracing
-from livecart.subscriptions.events import KINDS, STATS_SOURCES, Event, stats_changed
+from livecart.models.events import KINDS, STATS_SOURCES, Event, stats_changed
 
 if TYPE_CHECKING:
     from livecart.subscriptions.shared import SharedDelivery
@@ -254,6 +254,8 @@ class Hub:
         self.delivered = 0
         # Off (SUBSCRIPTION_SHARING=off) only for the bench's baseline: see _fan_out.
         self.share_events = True
+        # Logged events (with a "seq", issue 15) pass it first: once each, in commit order.
+        self.sequencer: Any = None
 
     def channels(self) -> list[str]:
         return list(self._subscribers)
@@ -269,13 +271,25 @@ class Hub:
         """Hand an event to this process's subscribers of `channel` (never blocks)."""
         if channel not in self._subscribers:
             return
+        if self.sequencer is not None and "seq" in event:
+            self.sequencer.accept(channel, event)  # calls deliver_ordered, once per number, in order
+            return
+        self.deliver_ordered(channel, event)
+
+    def deliver_ordered(self, channel: str, event: Event) -> None:
+        """`deliver` past the sequencer (subscriptions/relay.py)."""
+        if channel not in self._subscribers:
+            return
         kind = event.get("type")
         if kind in COALESCED:
             self._throttled(channel, event)
         else:
             self._fan_out(channel, event)
         if kind in STATS_SOURCES and self._heard(channel, "stats_changed"):
-            self._throttled(channel, stats_changed(event.get("stream_id")))
+            derived = stats_changed(event.get("stream_id"))
+            if "cursor" in event:
+                derived["cursor"] = event["cursor"]  # the figures as of this event (issue 15)
+            self._throttled(channel, derived)
 
     def _heard(self, channel: str, kind: str) -> bool:
         by_kind = self._by_kind.get(channel, {})

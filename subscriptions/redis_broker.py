@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from livecart.subscriptions.events import Event
+from livecart.models.events import Event
 from livecart.subscriptions.hub import Hub
 
 log = logging.getLogger("livecart.broker")

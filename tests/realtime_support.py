@@ -10,7 +10,7 @@ from livecart.models import stream as streams
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.server.appkeys import BROKER
 from livecart.server.graphql_view import LivecartGraphQLView
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.broker import publish_to_stream
 from tests.support import GraphQLClient
 

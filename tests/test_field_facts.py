@@ -15,7 +15,8 @@ from livecart.schema.commerce import OwnerOnly
 from livecart.schema.document_cache import selects_caller_fields
 from livecart.schema.internals import graphql_schema
 from livecart.schema.moderation import ModeratorOnly
-from livecart.subscriptions import events, hub
+from livecart.models import events
+from livecart.subscriptions import hub
 
 OWNER_PERMISSIONS = (OwnerOnly, ModeratorOnly)
 OWNER_DESCRIPTIONS = ("Owner only", "Owner and moderators")

@@ -14,7 +14,7 @@ import pytest
 from livecart.server.app import create_app
 from livecart.server.persisted import load_manifest
 from livecart.server.settings import Settings, SettingsError
-from livecart.subscriptions import events
+from livecart.models import events
 from tests.conftest import TEST_REDIS_URL
 from tests.realtime_support import (
     COMMENTS, STATS, VIEWERS, base_url, broker_of, comment_row, listening, live_stream, publish, until, view_of,

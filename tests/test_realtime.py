@@ -12,7 +12,7 @@ import websockets
 from livecart.client.livecart_client import LivecartClient, LivecartError
 from livecart.models.catalog import Product
 from livecart.models.stream import LiveStream, StreamStatus
-from livecart.subscriptions import events
+from livecart.models import events
 from livecart.subscriptions.hub import COALESCED
 from tests.realtime_support import (
     COMMENTS, ORDERS, REACTIONS, STATS, UPDATES, VIEWERS, WAIT, RawWebSocket, base_url, broker_of, comment_row,

@@ -7,7 +7,7 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from livecart.subscriptions.events import comment_added, stream_channel
+from livecart.models.events import comment_added, stream_channel
 from livecart.subscriptions.redis_broker import PUBLISH_BATCH, RedisBroker
 from tests.conftest import SERVICES_MISSING, TEST_REDIS_URL
 

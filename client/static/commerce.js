@@ -13,7 +13,7 @@ const LIVE_FIELDS = `serverTime
   auction { ${AUCTION_FIELDS} }
   justBought { id name } justBoughtBy`;
 const LIVE_QUERY = `query($s: ID!) { liveCommerce(streamId: $s) { ${LIVE_FIELDS} } }`;
-const LIVE_SUB = `subscription($s: ID!) { liveCommerce(streamId: $s) { ${LIVE_FIELDS} } }`;
+const LIVE_SUB = `subscription($s: ID!, $after: String) { liveCommerce(streamId: $s, after: $after) { eventCursor ${LIVE_FIELDS} } }`;
 const PLACE_BID = `mutation($a: ID!, $x: Decimal!, $max: Decimal, $k: String) {
   placeBid(auctionId: $a, amount: $x, maxAmount: $max, idempotencyKey: $k) { id amount endsAt }
 }`;

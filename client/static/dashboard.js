@@ -33,11 +33,11 @@ const END = `mutation($id: ID!, $a: EndStreamAction!) {
   endStream(id: $id, action: $a) { stream { id status } savedStream { id videoUrl } stats { ${STATS_FIELDS} } }
 }`;
 
-const SUB_STATS = `subscription($s: ID!) { streamStats(streamId: $s) { ${STATS_FIELDS} } }`;
-const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT_FIELDS} } }`;
-const SUB_ORDERS = `subscription($s: ID!) { orderPlaced(streamId: $s) { ${ORDER_FIELDS} } }`;
-const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
-const SUB_STREAM = `subscription($s: ID!) { streamUpdated(streamId: $s) { id status durationSeconds broadcasting featuredProducts(first: 100) { id } } }`;
+const SUB_STATS = `subscription($s: ID!, $after: String) { streamStats(streamId: $s, after: $after) { eventCursor ${STATS_FIELDS} } }`;
+const SUB_COMMENTS = `subscription($s: ID!, $after: String) { commentAdded(streamId: $s, after: $after) { eventCursor ${COMMENT_FIELDS} } }`;
+const SUB_ORDERS = `subscription($s: ID!, $after: String) { orderPlaced(streamId: $s, after: $after) { eventCursor ${ORDER_FIELDS} } }`;
+const SUB_VIEWERS = `subscription($s: ID!, $after: String) { viewerCount(streamId: $s, after: $after) { eventCursor count } }`;
+const SUB_STREAM = `subscription($s: ID!, $after: String) { streamUpdated(streamId: $s, after: $after) { eventCursor id status durationSeconds broadcasting featuredProducts(first: 100) { id } } }`;
 const ROTATE_KEY = `mutation($id: ID!) { rotateStreamKey(id: $id) { id streamKey } }`;
 
 const MAX_FEED = 200;

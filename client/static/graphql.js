@@ -77,10 +77,19 @@ export function goToLogin(error = null) {
 
 const FORBIDDEN_TOKEN = 4403; // graphql-transport-ws close code for a connection_init the server refused
 
+/** Whether a subscription can resume from its last cursor (issue 15). */
+function resumable(sub) {
+  return Boolean(sub.cursor) && sub.query.includes("$after");
+}
+
 /**
  * One graphql-transport-ws connection carrying any number of subscriptions.
- * When the connection drops it reconnects with backoff, subscribes again, and
- * calls onReconnect so the page can reload what it may have missed.
+ * When the connection drops it reconnects with backoff and subscribes again. A
+ * subscription whose document declares `$after` and selects `eventCursor` resumes
+ * from the last cursor it saw: the server sends what it missed, nothing twice. If
+ * any cannot (no cursor yet, or a document without `$after`), or the server no
+ * longer keeps what was missed (CURSOR_EXPIRED), onReconnect runs once so the page
+ * reloads instead.
  */
 export class LiveSocket {
   constructor({ onReconnect = () => {}, onStatus = () => {}, onLoggedOut = () => {} } = {}) {
@@ -156,9 +165,10 @@ export class LiveSocket {
         this.attempt = 0;
         const wasReconnect = this.everConnected;
         this.everConnected = true;
+        const reload = [...this.subscriptions.values()].some((sub) => !resumable(sub));
         for (const [id, sub] of this.subscriptions) this.sendSubscribe(id, sub);
         this.onStatus("connected");
-        if (wasReconnect) this.onReconnect();
+        if (wasReconnect && reload) this.onReconnect();
         break;
       }
       case "ping":
@@ -168,12 +178,19 @@ export class LiveSocket {
         const sub = this.subscriptions.get(message.id);
         if (!sub) break;
         const { data, errors } = message.payload || {};
-        if (errors && errors.length) sub.error(new GraphQLError(errors, data));
-        else sub.next(data);
+        if (errors && errors.length) {
+          if (this.expired(message.id, errors)) break;
+          sub.error(new GraphQLError(errors, data));
+        } else {
+          const cursor = data && Object.values(data)[0]?.eventCursor;
+          if (cursor) sub.cursor = cursor;
+          sub.next(data);
+        }
         break;
       }
       case "error": {
         const sub = this.subscriptions.get(message.id);
+        if (this.expired(message.id, message.payload || [])) break;
         this.subscriptions.delete(message.id);
         if (sub) sub.error(new GraphQLError(message.payload || [{ message: "Subscription failed" }]));
         break;
@@ -191,18 +208,33 @@ export class LiveSocket {
   }
 
   sendSubscribe(id, sub) {
-    this.ws.send(JSON.stringify({ id, type: "subscribe", payload: { query: sub.query, variables: sub.variables } }));
+    const variables = resumable(sub) ? { ...sub.variables, after: sub.cursor } : sub.variables;
+    this.ws.send(JSON.stringify({ id, type: "subscribe", payload: { query: sub.query, variables } }));
+  }
+
+  /** Away longer than the server keeps events: the subscription starts again from now (under a
+   * new id: the server completes the old one) and the page reloads once. */
+  expired(id, errors) {
+    const sub = this.subscriptions.get(id);
+    if (!sub || !sub.cursor || errors[0]?.extensions?.code !== "CURSOR_EXPIRED") return false;
+    this.subscriptions.delete(id);
+    sub.cursor = null;
+    sub.id = String(this.nextId++);
+    this.subscriptions.set(sub.id, sub);
+    if (this.acked && this.ws) this.sendSubscribe(sub.id, sub);
+    this.onReconnect();
+    return true;
   }
 
   /** Subscribes; returns a function that unsubscribes. */
   subscribe(query, variables, { next, error = (err) => console.warn(err), complete = () => {} }) {
     const id = String(this.nextId++);
-    const sub = { query, variables, next, error, complete };
+    const sub = { id, query, variables, next, error, complete, cursor: null };
     this.subscriptions.set(id, sub);
     if (this.acked && this.ws) this.sendSubscribe(id, sub);
     return () => {
-      if (!this.subscriptions.delete(id)) return;
-      if (this.acked && this.ws) this.ws.send(JSON.stringify({ id, type: "complete" }));
+      if (!this.subscriptions.delete(sub.id)) return; // sub.id: a new one after CURSOR_EXPIRED
+      if (this.acked && this.ws) this.ws.send(JSON.stringify({ id: sub.id, type: "complete" }));
     };
   }
 

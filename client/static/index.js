@@ -7,7 +7,7 @@ import { $, currentUser, fill, formatDuration, h, renderAccount, showConnection,
 const STREAM_FIELDS = "id title vendor { name } viewerCount durationSeconds featuredProducts { id imageUrl }";
 const LIVE_STREAMS = `{ liveStreams { ${STREAM_FIELDS} } }`;
 const SUB_LIVE_STREAMS = `subscription { liveStreamsChanged { ${STREAM_FIELDS} } }`;
-const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
+const SUB_VIEWERS = `subscription($s: ID!, $after: String) { viewerCount(streamId: $s, after: $after) { eventCursor count } }`;
 
 // A socket runs at most 50 operations; the cards beyond these are shown but not followed.
 const FOLLOWED_CARDS = 40;

@@ -39,11 +39,11 @@ const ADD_TO_CART = `mutation($p: ID!, $s: ID) { addToCart(productId: $p, quanti
 const CART = `{ cart { total items { quantity } } }`;
 const CHECKOUT = `mutation { checkout { id total } }`;
 
-const SUB_COMMENTS = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT_FIELDS} } }`;
-const SUB_VIEWERS = `subscription($s: ID!) { viewerCount(streamId: $s) { count } }`;
-const SUB_REACTIONS = `subscription($s: ID!) { reactionsChanged(streamId: $s) { likes dislikes } }`;
-const SUB_STREAM = `subscription($s: ID!) {
-  streamUpdated(streamId: $s) { id status durationSeconds playbackUrl broadcasting featuredProducts(first: 100) { ${PRODUCT_FIELDS} } }
+const SUB_COMMENTS = `subscription($s: ID!, $after: String) { commentAdded(streamId: $s, after: $after) { eventCursor ${COMMENT_FIELDS} } }`;
+const SUB_VIEWERS = `subscription($s: ID!, $after: String) { viewerCount(streamId: $s, after: $after) { eventCursor count } }`;
+const SUB_REACTIONS = `subscription($s: ID!, $after: String) { reactionsChanged(streamId: $s, after: $after) { eventCursor likes dislikes } }`;
+const SUB_STREAM = `subscription($s: ID!, $after: String) {
+  streamUpdated(streamId: $s, after: $after) { eventCursor id status durationSeconds playbackUrl broadcasting featuredProducts(first: 100) { ${PRODUCT_FIELDS} } }
 }`;
 
 // Keeps the chat light on a long stream: older lines leave the page, not the server.

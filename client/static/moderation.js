@@ -15,10 +15,10 @@ const COMMENT = "id text createdAt held authorRole author { id username }";
 const CHAT = `streamId slowModeSeconds holdLinksForReview pinnedComment { ${COMMENT} }`;
 
 const VIEWER_STATE = `query($s: ID!) { stream(id: $s) { id myChatRole chat { ${CHAT} } myHeldComments { ${COMMENT} } } }`;
-const SUB_DELETED = `subscription($s: ID!) { commentDeleted(streamId: $s) { streamId commentIds commentCount } }`;
-const SUB_CHAT = `subscription($s: ID!) { chatUpdated(streamId: $s) { ${CHAT} } }`;
-const SUB_ADDED = `subscription($s: ID!) { commentAdded(streamId: $s) { ${COMMENT} } }`;
-const SUB_HELD = `subscription($s: ID!) { commentHeld(streamId: $s) { ${COMMENT} } }`;
+const SUB_DELETED = `subscription($s: ID!, $after: String) { commentDeleted(streamId: $s, after: $after) { eventCursor streamId commentIds commentCount } }`;
+const SUB_CHAT = `subscription($s: ID!, $after: String) { chatUpdated(streamId: $s, after: $after) { eventCursor ${CHAT} } }`;
+const SUB_ADDED = `subscription($s: ID!, $after: String) { commentAdded(streamId: $s, after: $after) { eventCursor ${COMMENT} } }`;
+const SUB_HELD = `subscription($s: ID!, $after: String) { commentHeld(streamId: $s, after: $after) { eventCursor ${COMMENT} } }`;
 
 const TOOLS_STATE = `query($s: ID!, $v: ID!) {
   stream(id: $s) { id title status myChatRole vendor { id name } chat { ${CHAT} } heldComments { ${COMMENT} } comments(limit: 50) { ${COMMENT} } }

@@ -1,4 +1,4 @@
-"""The small events a mutation publishes after its transaction commits.
+"""The small events a change logs in its own transaction (models/outbox.py), published once it commits.
 
 An event names what changed and carries just enough to find it again; the
 subscription resolvers turn it into the contract's types.
