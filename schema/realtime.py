@@ -153,7 +153,7 @@ class RealtimeSubscription:
         async for comment in _follow_rows(info, stream_id, COMMENTS, "comment_id", comment_by_id, after=after):
             yield comment
 
-    @strawberry.subscription(description="The count now, at once, then each change.")
+    @strawberry.subscription(description="The count now, at once, then each change.", metadata=fed_by(VIEWERS))
     async def viewer_count(self, info: Info, stream_id: strawberry.ID, after: Annotated[str | None, strawberry.argument(description=AFTER)] = None) -> AsyncGenerator[ViewerCount, None]:
         async def count_of(event: SharedEvent) -> ViewerCount:
             return await event.once("viewers", lambda: _viewer_count_now(event["stream_id"]))

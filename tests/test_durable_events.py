@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from livecart.client.livecart_client import LivecartClient, LivecartError
-from livecart.models import engagement, outbox
+from livecart.models import chat, engagement, outbox
 from livecart.models.outbox import EventLog, EventStream
 from livecart.models.user import utcnow
 from tests.realtime_support import WAIT, base_url, listening, live_stream, pump, until
@@ -116,7 +116,7 @@ async def test_concurrent_writers_never_share_or_skip_a_number(client):
     stream = await live_stream(seller)
     people = [await register(client, f"fan{i}") for i in range(10)]
     await asyncio.gather(*(
-        engagement.post_comment(stream.id, people[i % 10].id, f"comment {i}") for i in range(200)
+        chat.post_comment(stream.id, people[i % 10].id, f"comment {i}") for i in range(200)
     ))
     rows = await EventLog.filter(stream_id=stream.id).order_by("seq").values_list("seq", "type")
     comments = [seq for seq, kind in rows if kind == "comment_added"]
@@ -129,11 +129,11 @@ async def test_a_rolled_back_change_logs_nothing(client):
     seller = await make_vendor(client, products=1)
     stream = await live_stream(seller)
     ann = await register(client, "ann")
-    await engagement.post_comment(stream.id, ann.id, "kept")
+    await chat.post_comment(stream.id, ann.id, "kept")
     head = await outbox.head(stream.id)
     with pytest.raises(Exception):
-        await engagement.post_comment(stream.id, ann.id, "x" * 10_000)  # refused: too long
-    await engagement.post_comment(stream.id, ann.id, "kept too")
+        await chat.post_comment(stream.id, ann.id, "x" * 10_000)  # refused: too long
+    await chat.post_comment(stream.id, ann.id, "kept too")
     assert [e["seq"] for e in await outbox.read(stream.id, 0)] == list(range(1, head.last_seq + 2))
 
 
@@ -150,8 +150,8 @@ async def test_bad_cursors_are_refused_and_an_expired_one_names_the_oldest_kept(
     other = await live_stream(seller, "Other")
     ann = await register(client, "ann")
     for i in range(5):
-        await engagement.post_comment(stream.id, ann.id, f"c{i}")
-    await engagement.post_comment(other.id, ann.id, "elsewhere")
+        await chat.post_comment(stream.id, ann.id, f"c{i}")
+    await chat.post_comment(other.id, ann.id, "elsewhere")
     first_cursor = (await logged(stream.id, "comment_added"))[0]["cursor"]
     other_cursor = (await outbox.read(other.id, 0))[0]["cursor"]
     async with LivecartClient(base_url(client)) as viewer:
@@ -198,24 +198,24 @@ async def test_the_python_clients_follow_resumes_from_its_last_cursor_and_reload
         comments = viewer.follow(document, {"s": str(stream.id)}, on_reconnect=reload)
         first = asyncio.ensure_future(anext(comments))
         await listening(client, stream.id)
-        await engagement.post_comment(stream.id, ann.id, "before")
+        await chat.post_comment(stream.id, ann.id, "before")
         assert (await asyncio.wait_for(first, WAIT))["commentAdded"]["text"] == "before"
 
         await drop_every_socket()
         for text in ("while away 1", "while away 2"):
-            await engagement.post_comment(stream.id, ann.id, text)
+            await chat.post_comment(stream.id, ann.id, text)
         texts = [(await asyncio.wait_for(anext(comments), WAIT * 2))["commentAdded"]["text"] for _ in range(2)]
         assert texts == ["while away 1", "while away 2"] and reloads == []  # resumed: nothing to reload
 
         # Away longer than the log keeps: CURSOR_EXPIRED, one reload, then live again.
         await drop_every_socket()
         for i in range(4):
-            await engagement.post_comment(stream.id, ann.id, f"pruned {i}")
+            await chat.post_comment(stream.id, ann.id, f"pruned {i}")
         await outbox.prune(utcnow(), retention_seconds=0, keep=1, batch=10)
         following = asyncio.ensure_future(anext(comments))
         await until(lambda: reloads == [stream.id], timeout=WAIT * 2)
         await listening(client, stream.id)
-        await engagement.post_comment(stream.id, ann.id, "after the reload")
+        await chat.post_comment(stream.id, ann.id, "after the reload")
         assert (await asyncio.wait_for(following, WAIT))["commentAdded"]["text"] == "after the reload"
         await comments.aclose()
 

@@ -240,7 +240,10 @@ async def test_valid_operations_get_clean_answers(fuzzed):
 
     await fuzzed.run(valid)
     assert fuzzed.sent >= POSITIVE_EXAMPLES
-    assert fuzzed.outcomes["ok"] >= 10, fuzzed.outcomes  # some got all the way through
+    # Some got all the way through. Derandomized, which documents are drawn follows the schema's
+    # shape: 11 of 200 before issue 15's cursors grew it, 6 after, with no new error code among the
+    # rest; the bound says "several", not a count that any added field can tip.
+    assert fuzzed.outcomes["ok"] >= 5, fuzzed.outcomes
 
 
 def _scalar_refused(error: dict) -> bool:
