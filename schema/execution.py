@@ -100,29 +100,22 @@ class LivecartExecutionContext(StrawberryGraphQLCoreExecutionContext):
     async def complete_awaitable_value(self, return_type, field_details_list, info, path, result, position_context):
         """graphql-core's, waiting for a turn with room between the resolver's value and its
         completion: a DataLoader's batch wakes many such fields at once."""
-        try:
-            resolved = await self.with_abort_signal(result)
-            if _SLICE.spent():
-                await next_slice()
-            completed = self.complete_value(return_type, field_details_list, info, path, resolved, position_context)
-            if self.is_awaitable(completed):
-                completed = await completed
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, return_type, field_details_list, path)
-            completed = None
-        return completed
+        return await self._complete_in_turn(return_type, field_details_list, info, path, result, position_context)
 
     async def complete_awaitable_list_item_value(self, item, item_type, field_details_list, info, item_path, position_context):
         """graphql-core's, with the same wait as complete_awaitable_value."""
+        return await self._complete_in_turn(item_type, field_details_list, info, item_path, item, position_context)
+
+    async def _complete_in_turn(self, type_, field_details_list, info, path, awaitable, position_context):
         try:
-            resolved = await self.with_abort_signal(item)
+            resolved = await self.with_abort_signal(awaitable)
             if _SLICE.spent():
                 await next_slice()
-            completed = self.complete_value(item_type, field_details_list, info, item_path, resolved, position_context)
+            completed = self.complete_value(type_, field_details_list, info, path, resolved, position_context)
             if self.is_awaitable(completed):
                 completed = await completed
         except Exception as raw_error:
-            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            self.handle_field_error(raw_error, type_, field_details_list, path)
             return None
         return completed
 

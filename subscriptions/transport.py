@@ -212,9 +212,10 @@ class Session:
         self.out.stop()
 
     def _end(self, operation: _Operation) -> None:
-        self.by_id.pop(operation.id, None)
+        # finish() before the pop: a detached operation's finish looks itself up by id.
         if operation.release is not None:
             self.finish(operation.id)
+        self.by_id.pop(operation.id, None)
         if operation.task is not None:
             operation.task.cancel()
 
@@ -371,12 +372,6 @@ class TransportWSSession(Session):
         release()
         self.hooks.running(-1)
 
-    def _end(self, operation: _Operation) -> None:
-        if operation.release is not None:
-            self.finish(operation.id)
-        self.by_id.pop(operation.id, None)
-        if operation.task is not None:
-            operation.task.cancel()
 
 
 class LegacyWSSession(Session):
