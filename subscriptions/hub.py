@@ -87,11 +87,14 @@ class LocalSubscriber:
     (`Hub.share`), the events of its group's kinds skip the inbox (unless the group hands
     one back to be done by the subscriber's own chain)."""
 
-    __slots__ = ("channel", "wants", "queue", "dropped", "_waiter", "group")
+    __slots__ = ("channel", "wants", "queue", "dropped", "_waiter", "group", "starts_after")
 
     def __init__(self, channel: str, wants: frozenset[str] | None = None) -> None:
         self.channel = channel
         self.wants = wants
+        # The channel's log number its subscription started from: a logged event at or before it
+        # was in its initial state or replay, not news (set by whoever reads the log's head).
+        self.starts_after = 0
         self.queue: deque[SharedEvent] | tuple = ()  # a deque from the first event it keeps
         self.dropped = 0
         self._waiter: asyncio.Future | None = None
@@ -140,25 +143,38 @@ class _Group:
     """Subscribers that would compute the same result for each event (one `group_key`):
     one worker computes it once per event, in order, and sends the bytes to each member."""
 
-    __slots__ = ("hub", "key", "kinds", "members", "events", "dropped", "worker", "_wakeup")
+    __slots__ = ("hub", "key", "kinds", "members", "joined", "received", "events", "dropped", "worker", "_wakeup")
 
     def __init__(self, hub: "Hub", key: Any, kinds: frozenset[str]) -> None:
         self.hub = hub
         self.key = key
         self.kinds = kinds
         self.members: dict[LocalSubscriber, SharedDelivery] = {}
-        self.events: deque[SharedEvent] = deque()
+        # member -> how many events the group had received when it joined: the ones before reached
+        # it through its own inbox (it was still hearing them on its own), so the group skips them.
+        self.joined: dict[LocalSubscriber, int] = {}
+        self.received = 0
+        self.events: deque[tuple[int, SharedEvent]] = deque()  # (number within the group, event)
         self.dropped = 0
         self.worker: asyncio.Task | None = None
         self._wakeup = asyncio.Event()
 
+    def join(self, subscriber: LocalSubscriber, delivery: SharedDelivery) -> None:
+        self.members[subscriber] = delivery
+        self.joined[subscriber] = self.received
+
+    def leave(self, subscriber: LocalSubscriber) -> None:
+        self.members.pop(subscriber, None)
+        self.joined.pop(subscriber, None)
+
     def put(self, event: SharedEvent) -> None:
-        if self.events and self.events[-1] is event:
+        if self.events and self.events[-1][1] is event:
             return  # several detached members hand over the same event (see LocalSubscriber.put)
         if len(self.events) >= LOCAL_QUEUE_SIZE:
             self.events.popleft()
             self.dropped += 1
-        self.events.append(event)
+        self.received += 1
+        self.events.append((self.received, event))
         if self.worker is None:
             # In a member's task context: Tortoise keeps its connections in a ContextVar.
             delivery = next(iter(self.members.values()))
@@ -172,9 +188,9 @@ class _Group:
 
         while True:
             while self.events and self.members:
-                event = self.events.popleft()
+                number, event = self.events.popleft()
                 if event.get("type") not in self.kinds:
-                    await self._ending(event, Failure)
+                    await self._ending(event, number, Failure)
                     continue
                 delivery = next(iter(self.members.values()))
                 with tracing.span(
@@ -186,15 +202,22 @@ class _Group:
                     except Exception as exc:  # noqa: BLE001 - each member's own chain reports it, masked, to its client
                         log.debug("shared result failed; the members take their own path", exc_info=True)
                         payload = Failure.of(exc)
-                    self._send(payload, event)
+                    self._send(payload, event, number)
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    def _send(self, payload: Any, event: SharedEvent) -> None:
-        """One event's result to every member: the same bytes, or back to each member's own chain."""
+    def _send(self, payload: Any, event: SharedEvent, number: int) -> None:
+        """One event's result to every member that joined before the group received it: the same
+        bytes, or back to each member's own chain."""
         from livecart.subscriptions.shared import Failure
 
+        joined = self.joined
+        seq = event.get("seq", 0)
         for member, delivery in list(self.members.items()):
+            if joined.get(member, 0) >= number:
+                continue  # it heard this one on its own, before it joined (and is hearing it now)
+            if seq and seq <= member.starts_after:
+                continue  # older than its subscription, as its own chain would judge
             if delivery.detached:
                 if isinstance(payload, Failure):
                     delivery.send_failure(payload)
@@ -207,10 +230,10 @@ class _Group:
             else:
                 delivery.send(payload)
 
-    async def _ending(self, event: SharedEvent, failure_of: Any) -> None:
+    async def _ending(self, event: SharedEvent, number: int, failure_of: Any) -> None:
         """An event the detached members hear on their own (the stream's updates): completes them
         when the stream has ended, as their chains would have."""
-        detached = [(m, d) for m, d in self.members.items() if d.detached]
+        detached = [(m, d) for m, d in self.members.items() if d.detached and self.joined.get(m, 0) < number]
         if not detached:
             return
         try:
@@ -367,7 +390,7 @@ class Hub:
         group = groups.get(delivery.group_key)
         if group is None:
             group = groups[delivery.group_key] = _Group(self, delivery.group_key, kinds)
-        group.members[subscriber] = delivery
+        group.join(subscriber, delivery)
         subscriber.group = group
 
     def _stop_hearing(self, subscriber: LocalSubscriber, kinds: Any) -> None:
@@ -383,7 +406,7 @@ class Hub:
         group, subscriber.group = subscriber.group, None
         if group is None:
             return
-        group.members.pop(subscriber, None)
+        group.leave(subscriber)
         if not group.members:
             group.stop()
             groups = self._groups.get(subscriber.channel, {})
@@ -407,6 +430,8 @@ class Hub:
             throttle = self._throttles.pop(key)
             if throttle.timer is not None:
                 throttle.timer.cancel()
+        if self.sequencer is not None:
+            self.sequencer.forget(subscriber.channel)  # a next first subscriber says where to start
         if self._released is not None:
             self._released(subscriber.channel)
 

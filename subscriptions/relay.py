@@ -13,7 +13,8 @@ here first (Hub.sequencer); per channel the relay keeps the last number it deliv
 
 A channel's first subscriber sets where it starts (`baseline`, the counter it read after
 listening): what came before is its initial state or its replay, not news. An event that comes
-before any subscriber said so starts the channel itself.
+before any subscriber said so starts the channel itself. When its last subscriber leaves, the
+channel is forgotten at once (`forget`): its next first subscriber starts it again.
 """
 from __future__ import annotations
 
@@ -98,6 +99,11 @@ class Relay:
             state.last = last_seq
             state.seen_head = max(state.seen_head, last_seq)
             self._drain(channel, state)
+
+    def forget(self, channel: str) -> None:
+        """The channel's last local subscriber left: what is published meanwhile reaches nobody here
+        (the hub drops it), so where delivery stood says nothing about the next subscriber's start."""
+        self._channels.pop(channel, None)
 
     def _state(self, channel: str) -> _Channel:
         state = self._channels.get(channel)

@@ -11,7 +11,7 @@ from livecart.client.livecart_client import LivecartClient, LivecartError
 from livecart.models import chat, engagement, outbox
 from livecart.models.outbox import EventLog, EventStream
 from livecart.models.user import utcnow
-from tests.realtime_support import WAIT, base_url, listening, live_stream, pump, until
+from tests.realtime_support import WAIT, base_url, broker_of, listening, live_stream, pump, until
 from tests.support import make_vendor, register
 
 COMMENTS = "subscription($s: ID!, $a: String) { commentAdded(streamId: $s, after: $a) { id text eventCursor } }"
@@ -109,6 +109,42 @@ async def test_a_dropped_subscriber_resumes_with_every_event_once_in_commit_orde
     # The numbers of the stream's events: 1, 2, 3... with no gap and none twice.
     seqs = [e["seq"] for e in await outbox.read(stream.id, 0, limit=100_000)]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_subscribers_that_come_back_after_everyone_left_hear_only_what_follows(client):
+    """While a stream has no subscriber here, its events reach nobody here; the subscribers that come
+    back (several at once, so none is the channel's only one when it reads the log) start from the
+    log's head: what passed meanwhile is not sent to them late as if it were news."""
+    seller = await make_vendor(client)
+    talker = await register(client, "talker")
+    stream = await live_stream(seller)
+    hub = broker_of(client).hub
+
+    async def say(text: str) -> None:
+        await client.data(POST, {"s": str(stream.id), "t": text}, token=talker.token)
+
+    async with LivecartClient(base_url(client)) as viewer:
+        connection = await viewer.connect()
+        feeds = [pump(await connection.start(COMMENTS, {"s": str(stream.id)})) for _ in range(3)]
+        await listening(client, stream.id, 3)
+        await say("before")
+        for feed in feeds:
+            assert (await asyncio.wait_for(feed.get(), WAIT))["commentAdded"]["text"] == "before"
+        await connection.close()
+        await until(lambda: hub.subscriber_count(f"stream:{stream.id}") == 0)
+
+        await say("while away")
+        await say("while away too")
+        again = await viewer.connect()
+        feeds = [pump(await again.start(COMMENTS, {"s": str(stream.id)})) for _ in range(3)]
+        await listening(client, stream.id, 3)
+        await asyncio.sleep(0.1)  # each has read the log's head and joined its group
+        await say("after")
+        for feed in feeds:
+            assert (await asyncio.wait_for(feed.get(), WAIT))["commentAdded"]["text"] == "after"
+        await asyncio.sleep(0.5)  # a late delivery of what passed meanwhile would come now
+        assert [drain(feed) for feed in feeds] == [[], [], []]
+        await again.close()
 
 
 async def test_concurrent_writers_never_share_or_skip_a_number(client):

@@ -135,10 +135,6 @@ async def sse(client, query, variables, token=None):
     return SSE(response)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open defect, likely the same as test_realtime's shared-execution xfail: once on PostgreSQL + Redis "
-    "a subscriber received 'one' a second time where 'two' was due; cause not found"
-))
 async def test_sse_subscription_gets_its_first_result_then_shared_ones(client):
     seller = await make_vendor(client)
     ann = await register(client, "ann")
