@@ -2,8 +2,8 @@
 timeouts and bans, blocked terms, slow mode, comments held for review, the pinned comment,
 and the audit trail of every moderation action.
 
-Every action writes its effect and its audit row in one transaction; the resolvers publish
-the events after it commits.
+Every action writes its effect, its audit row and the events its subscribers hear of (the event
+log, models/outbox.py) in one transaction; the resolvers publish the logged events after it commits.
 """
 from __future__ import annotations
 
@@ -319,7 +319,7 @@ async def ban_user(
     reason = _reason(reason)
     await _restrictable(vendor, actor_id, user_id)
     removed: dict[int, list[int]] = {}
-    async with in_transaction():
+    async with outbox.transaction():
         restriction = await _restrict(vendor_id, actor_id, user_id, RestrictionKind.BAN, reason, None)
         if remove_comments:
             live = await LiveStream.filter(vendor_id=vendor_id, status=StreamStatus.LIVE).values_list("id", flat=True)
@@ -334,7 +334,17 @@ async def ban_user(
             vendor_id, actor_id, ActionKind.BAN, target_user_id=user_id, reason=reason,
             detail=f"{sum(map(len, removed.values()))} comments removed" if remove_comments else None,
         )
+        await _log_removed(removed)
     return restriction, removed
+
+
+async def _log_removed(removed: dict[int, list[int]]) -> None:
+    """A ban's removed comments, per stream in messages of at most MAX_DELETED_IDS ids (the
+    subscription's declared list size). Streams in id order: their counter rows lock in that order."""
+    for stream_id in sorted(removed):
+        comment_ids = removed[stream_id]
+        chunks = [comment_ids[i:i + MAX_DELETED_IDS] for i in range(0, len(comment_ids), MAX_DELETED_IDS)]
+        await outbox.append(stream_id, *(events.comment_deleted(stream_id, chunk) for chunk in chunks))
 
 
 async def lift_restriction(vendor_id: int, actor_id: int, user_id: int) -> bool:
@@ -497,21 +507,23 @@ async def set_slow_mode(stream_id: int, actor_id: int, seconds: int) -> LiveStre
     stream = await moderated_stream(stream_id, actor_id)
     if seconds != 0 and not 3 <= seconds <= 120:
         raise bad_input("seconds", "0 (off) or 3 to 120")
-    async with in_transaction():
+    async with outbox.transaction():
         await LiveStream.filter(id=stream_id).select_for_update(no_key=True).first()
         await _save_chat(stream_id, slow_mode_seconds=seconds)
         await _audit(stream.vendor_id, actor_id, ActionKind.SLOW_MODE, stream_id=stream_id,
                      detail=f"{seconds} s" if seconds else "off")
+        await outbox.append(stream_id, events.chat_updated(stream_id))
     return stream
 
 
 async def set_hold_links(stream_id: int, actor_id: int, enabled: bool) -> LiveStream:
     stream = await moderated_stream(stream_id, actor_id)
-    async with in_transaction():
+    async with outbox.transaction():
         await LiveStream.filter(id=stream_id).select_for_update(no_key=True).first()
         await _save_chat(stream_id, hold_links=enabled)
         await _audit(stream.vendor_id, actor_id, ActionKind.HOLD_LINKS, stream_id=stream_id,
                      detail="on" if enabled else "off")
+        await outbox.append(stream_id, events.chat_updated(stream_id))
     return stream
 
 
@@ -541,22 +553,24 @@ async def _comment(comment_id: int, *, held: bool | None = False) -> StreamInter
 async def pin_comment(comment_id: int, actor_id: int) -> LiveStream:
     comment = await _comment(comment_id)
     stream = await moderated_stream(comment.stream_id, actor_id)
-    async with in_transaction():
+    async with outbox.transaction():
         await LiveStream.filter(id=stream.id).select_for_update(no_key=True).first()
         await _save_chat(stream.id, pinned_comment_id=comment.id)
         await _audit(stream.vendor_id, actor_id, ActionKind.PIN, stream_id=stream.id, comment_id=comment.id,
                      target_user_id=comment.user_id)
+        await outbox.append(stream.id, events.chat_updated(stream.id))
     return stream
 
 
 async def unpin_comment(stream_id: int, actor_id: int) -> bool:
     stream = await moderated_stream(stream_id, actor_id)
-    async with in_transaction():
+    async with outbox.transaction():
         unpinned = await StreamChat.filter(stream_id=stream_id, pinned_comment_id__isnull=False).update(
             pinned_comment_id=None
         )
         if unpinned:
             await _audit(stream.vendor_id, actor_id, ActionKind.UNPIN, stream_id=stream_id)
+            await outbox.append(stream_id, events.chat_updated(stream_id))
     return bool(unpinned)
 
 

@@ -125,10 +125,9 @@ async def ban_user(info: Info, vendor_id: str, user_id: str, reason: str | None,
         parse_id("vendorId", vendor_id), (await _caller(info)).id, parse_id("userId", user_id), reason,
         remove_comments, utcnow(),
     )
-    for stream_id, comment_ids in removed.items():
-        step = moderation.MAX_DELETED_IDS  # the subscription's declared list size
-        chunks = [comment_ids[i:i + step] for i in range(0, len(comment_ids), step)]
-        await publish_to_stream(info.context.broker, stream_id, *(events.comment_deleted(stream_id, c) for c in chunks))
+    for stream_id in sorted(removed):
+        # The ban logged each stream's comment_deleted messages (models/moderation.py): these are they.
+        await publish_to_stream(info.context.broker, stream_id)
     return restriction
 
 
