@@ -19,7 +19,6 @@ from tortoise.expressions import F
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from livecart.models import outbox
 from livecart.models.catalog import Product
@@ -235,16 +234,18 @@ async def start_deal(
     if quantity > product.stock:
         raise bad_input("quantity", f"at most the {product.stock} in stock")
     now = utcnow()
-    async with in_transaction():
+    async with outbox.transaction():
         await _live_featured(stream, product_id)
         if await FlashDeal.exists(stream_id=stream.id, product_id=product_id, ended_at__isnull=True, ends_at__gt=now):
             raise conflict("This product already has a deal running on this stream.")
         opens_at = now + dt.timedelta(seconds=countdown_seconds)
-        return await FlashDeal.create(
+        deal = await FlashDeal.create(
             stream_id=stream.id, product_id=product_id, price=price, quantity=quantity,
             per_buyer_limit=per_buyer_limit, opens_at=opens_at,
             ends_at=opens_at + dt.timedelta(seconds=duration_seconds),
         )
+        await outbox.append(stream.id, events.deal_changed(stream.id, deal.id))
+        return deal
 
 
 def over_limit(deal: FlashDeal, bought: int, wanted: int) -> DomainError:
@@ -320,13 +321,22 @@ async def record_deal_purchases(buyer_id: int, order_id: int, lines: list, taken
 
 
 async def end_due_deals(now: dt.datetime) -> list[FlashDeal]:
-    """Marks deals whose time is up as ended: each by a conditional UPDATE only one process wins."""
+    """Marks deals whose time is up as ended: each by a conditional UPDATE only one process wins,
+    which logs the deal's end in the same transaction."""
     ended = []
     for deal in await FlashDeal.filter(ended_at__isnull=True, ends_at__lte=now):
-        if await FlashDeal.filter(id=deal.id, ended_at__isnull=True).update(ended_at=deal.ends_at):
-            deal.ended_at = deal.ends_at
+        if await _end_deal(deal):
             ended.append(deal)
     return ended
+
+
+async def _end_deal(deal: FlashDeal) -> bool:
+    async with outbox.transaction():
+        if not await FlashDeal.filter(id=deal.id, ended_at__isnull=True).update(ended_at=deal.ends_at):
+            return False  # another process (or a purchase that sold it out) ended it
+        await outbox.append(deal.stream_id, events.deal_changed(deal.stream_id, deal.id))
+    deal.ended_at = deal.ends_at
+    return True
 
 
 async def deal_revenue_of_stream(stream_id: int) -> Decimal:
@@ -358,7 +368,7 @@ async def start_auction(
     if not await Product.exists(id=product_id):
         raise not_found("product", product_id)
     now = utcnow()
-    async with in_transaction():
+    async with outbox.transaction():
         # The unit first, then the stream's row: purchases lock products before streams too, so the
         # two can never wait on each other in a cycle.
         if not await Product.filter(id=product_id, stock__gte=1).update(stock=F("stock") - 1):
@@ -366,11 +376,14 @@ async def start_auction(
         await _live_featured(stream, product_id)
         if await Auction.exists(stream_id=stream.id, closed_at__isnull=True):
             raise conflict("An auction is already running on this stream.")
-        return await Auction.create(
+        auction = await Auction.create(
             stream_id=stream.id, product_id=product_id, starting_price=starting_price, mode=mode,
             window_seconds=window_seconds or 0, started_at=now,
             ends_at=now + dt.timedelta(seconds=duration_seconds),
         )
+        # The unit it took is the stream's live stock too.
+        await outbox.append(stream.id, events.auction_changed(stream.id, auction.id), events.stock_changed(stream.id, product_id))
+        return auction
 
 
 def minimum_bid(auction: Auction) -> Decimal:
@@ -428,7 +441,7 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
     ceiling = _price("maxAmount", max_amount) if max_amount is not None else amount
     if ceiling < amount:
         raise bad_input("maxAmount", "at least the bid")
-    async with in_transaction():
+    async with outbox.transaction():
         claim = await claim_key(bidder_id, key, "placeBid") if key is not None else None
         auction = await Auction.filter(id=auction_id).select_for_update().first()
         if auction is None:
@@ -448,6 +461,8 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
             bid = await Bid.filter(auction_id=auction.id, bidder_id=bidder_id).order_by("-id").first()
             if claim is not None:
                 await IdempotencyKey.filter(id=claim.id).update(bid_id=bid.id)
+            # Told like any bid (as it always was): subscribers read the auction again and see the same.
+            await outbox.append(auction.stream_id, events.auction_changed(auction.stream_id, auction.id))
             return BidOutcome(bid, auction, [])
         least = minimum_bid(auction)
         if amount < least:
@@ -479,6 +494,7 @@ async def place_bid(auction_id: int, bidder_id: int, amount, max_amount=None, ke
         await auction.save(update_fields=("price", "leader_id", "leader_max", "bid_count", "ends_at"))
         if claim is not None:
             await IdempotencyKey.filter(id=claim.id).update(bid_id=mine.id)
+        await outbox.append(auction.stream_id, events.auction_changed(auction.stream_id, auction.id))
         return BidOutcome(mine, auction, rows, clock_moved=clock_moved)
 
 
