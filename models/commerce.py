@@ -218,6 +218,8 @@ class Purchase:
     deal_ids: list[int] = field(default_factory=list)
     sold_out_deal_ids: list[int] = field(default_factory=list)
     replayed: bool = False  # the first result of an idempotency key, returned again: nothing new happened
+    # The streams whose event log this purchase wrote to: their events wait to be published.
+    logged_stream_ids: list[int] = field(default_factory=list)
 
     @property
     def stream_ids(self) -> list[int]:
@@ -287,10 +289,18 @@ async def _attribute_to_streams(order: Order, items: list[OrderItem], products: 
     return stream_orders
 
 
-async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -> Purchase:
-    """Stock, order, items and stream attribution: all or nothing. Call inside a transaction.
-    A line bought on a stream with a flash deal open on its product takes the deal's price and
-    counts against the deal's units and the buyer's limit (models/live.py)."""
+async def place_order(
+    buyer_id: int, lines: list[Line], *, deals: bool = True, show_name: bool = False,
+    live_stock: bool = True, told: dict[int, list[events.Event]] | None = None,
+) -> Purchase:
+    """Stock, order, items and stream attribution: all or nothing. Call inside an
+    outbox.transaction(), which logs the purchase's events. A line bought on a stream with a
+    flash deal open on its product takes the deal's price and counts against the deal's units and
+    the buyer's limit (models/live.py).
+
+    `live_stock`: tell the live streams offering what sold of their stock ("someone just bought",
+    naming the buyer only with `show_name`), sell-outs and the deals it ended. `told`: events of
+    the caller's own change, per stream, logged with the purchase's (before them)."""
     taken, sold_out = await live.take_deals(buyer_id, lines, utcnow()) if deals else ({}, [])
     products = await _take_stock(lines)
 
@@ -321,20 +331,51 @@ async def place_order(buyer_id: int, lines: list[Line], *, deals: bool = True) -
     offering = await StreamProduct.filter(
         product_id__in=list(products), stream__status=StreamStatus.LIVE
     ).values_list("stream_id", flat=True)
-    await _log_purchase(stream_orders, set(offering))
-    return Purchase(
+    purchase = Purchase(
         order=order, stream_orders=stream_orders, offering_stream_ids=sorted(set(offering)),
         deal_ids=sorted({deal.id for deal in taken.values()}), sold_out_deal_ids=sold_out,
     )
+    per_stream = _purchase_events(purchase, told or {})
+    if live_stock:
+        sold_out_deals = [deal for deal in taken.values() if deal.id in sold_out]
+        _add_live_stock(per_stream, purchase, products, sold_out_deals, buyer_id if show_name else None)
+    await _log(per_stream)
+    purchase.logged_stream_ids = sorted(per_stream)
+    return purchase
 
 
-async def _log_purchase(stream_orders: list[StreamOrder], offering: set[int]) -> None:
-    """The events of a purchase, in its transaction (models/outbox.py): the seller's order feed, and
-    the stream's stock on every live stream offering what sold. Streams in id order: their
-    counter rows are locked in that order, like the stream rows before them."""
-    for stream_id in sorted(offering | {so.stream_id for so in stream_orders}):
-        told = [events.order_placed(stream_id, so.id) for so in stream_orders if so.stream_id == stream_id]
-        await outbox.append(stream_id, *told, events.stream_updated(stream_id))
+def _purchase_events(purchase: Purchase, told: dict[int, list[events.Event]]) -> dict[int, list[events.Event]]:
+    """The caller's events, then the seller's order feed and the stream's stock (stream_updated)
+    on every live stream offering what sold."""
+    per_stream = {stream_id: list(told_there) for stream_id, told_there in told.items()}
+    for stream_id in {*purchase.offering_stream_ids, *purchase.stream_ids}:
+        orders = [events.order_placed(stream_id, so.id) for so in purchase.stream_orders if so.stream_id == stream_id]
+        per_stream.setdefault(stream_id, []).extend([*orders, events.stream_updated(stream_id)])
+    return per_stream
+
+
+def _add_live_stock(
+    per_stream: dict[int, list[events.Event]], purchase: Purchase, products: dict[int, Product],
+    sold_out_deals: list, named_buyer: int | None,
+) -> None:
+    """Live commerce (issue 18): each product's stock moved on every stream offering it or credited
+    with it, a product now at 0 sold out at once, and each deal this order sold out ended."""
+    for stream_id in {*purchase.offering_stream_ids, *purchase.stream_ids}:
+        there = per_stream.setdefault(stream_id, [])
+        for product_id in sorted(products):
+            there.append(events.stock_changed(stream_id, product_id, bought=True, buyer_id=named_buyer))
+            if products[product_id].stock == 0:  # the rows were read after the stock was taken
+                there.append(events.sold_out(stream_id, product_id))
+    for deal in sorted(sold_out_deals, key=lambda d: d.id):
+        per_stream.setdefault(deal.stream_id, []).extend(
+            [events.sold_out(deal.stream_id, deal.product_id), events.deal_changed(deal.stream_id, deal.id)]
+        )
+
+
+async def _log(per_stream: dict[int, list[events.Event]]) -> None:
+    """Streams in id order: their counter rows are locked in that order, like the stream rows before them."""
+    for stream_id in sorted(per_stream):
+        await outbox.append(stream_id, *per_stream[stream_id])
 
 
 async def _replay(buyer_id: int, key: str | None, operation: str) -> Purchase | None:
@@ -363,16 +404,17 @@ async def _once(buyer_id: int, key: str | None, operation: str, act) -> Purchase
         return earlier
 
 
-async def checkout(buyer_id: int, idempotency_key: str | None = None) -> Purchase:
-    """Orders the whole cart in one transaction: every line or none, and the cart emptied."""
-    return await _once(buyer_id, idempotency_key, "checkout", lambda key: _checkout(buyer_id, key))
+async def checkout(buyer_id: int, idempotency_key: str | None = None, show_name: bool = False) -> Purchase:
+    """Orders the whole cart in one transaction: every line or none, and the cart emptied.
+    `show_name`: the live streams' "just bought" line names the buyer."""
+    return await _once(buyer_id, idempotency_key, "checkout", lambda key: _checkout(buyer_id, key, show_name))
 
 
 async def _claim(buyer_id: int, key: str | None, operation: str):
     return await live.claim_key(buyer_id, key, operation) if key is not None else None
 
 
-async def _checkout(buyer_id: int, key: str | None) -> Purchase:
+async def _checkout(buyer_id: int, key: str | None, show_name: bool) -> Purchase:
     async with outbox.transaction():
         claim = await _claim(buyer_id, key, "checkout")
         # Locking the cart lines makes a second concurrent checkout of this cart wait, then find it empty.
@@ -380,7 +422,7 @@ async def _checkout(buyer_id: int, key: str | None) -> Purchase:
         if not cart:
             raise bad_input("cart", "is empty")
         purchase = await place_order(
-            buyer_id, [Line(line.product_id, line.quantity, line.stream_id) for line in cart]
+            buyer_id, [Line(line.product_id, line.quantity, line.stream_id) for line in cart], show_name=show_name
         )
         await CartItem.filter(id__in=[line.id for line in cart]).delete()
         if claim is not None:
@@ -389,16 +431,17 @@ async def _checkout(buyer_id: int, key: str | None) -> Purchase:
 
 
 async def buy_now(
-    buyer_id: int, product_id: int, quantity: int, stream_id: int | None = None, idempotency_key: str | None = None
+    buyer_id: int, product_id: int, quantity: int, stream_id: int | None = None, idempotency_key: str | None = None,
+    show_name: bool = False,
 ) -> Purchase:
-    """Orders one product at once, without touching the cart."""
+    """Orders one product at once, without touching the cart (`show_name`: as checkout)."""
     check_quantity(quantity)
     await _check_stream_exists(stream_id)
 
     async def act(key: str | None) -> Purchase:
         async with outbox.transaction():
             claim = await _claim(buyer_id, key, "buyNow")
-            purchase = await place_order(buyer_id, [Line(product_id, quantity, stream_id)])
+            purchase = await place_order(buyer_id, [Line(product_id, quantity, stream_id)], show_name=show_name)
             if claim is not None:
                 await type(claim).filter(id=claim.id).update(order_id=purchase.order.id)
             return purchase

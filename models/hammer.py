@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from tortoise.expressions import F
 
-from livecart.models import outbox
+from livecart.models import events, outbox
 from livecart.models.catalog import Product
 from livecart.models.commerce import Line, place_order
 from livecart.models.fields import to_money
@@ -30,15 +30,18 @@ async def close_auction(auction_id: int, now: dt.datetime) -> Hammer | None:
         if not won:
             return None
         auction = await Auction.get(id=auction_id)
+        # The auction's end, and the stream's stock: its unit back if nobody bid, else the winner's order.
+        told = [events.auction_changed(auction.stream_id, auction.id), events.stock_changed(auction.stream_id, auction.product_id)]
         if auction.leader_id is None:
             await Product.filter(id=auction.product_id).update(stock=F("stock") + 1)
+            await outbox.append(auction.stream_id, *told)
             return Hammer(auction, None, None)
         # The unit was taken when the auction started: give it back for the order to take.
         await Product.filter(id=auction.product_id).update(stock=F("stock") + 1)
         purchase = await place_order(
             auction.leader_id,
             [Line(auction.product_id, 1, auction.stream_id, unit_price=to_money(auction.price))],
-            deals=False,
+            deals=False, live_stock=False, told={auction.stream_id: told},
         )
         auction.order_id = purchase.order.id
         await Auction.filter(id=auction_id).update(order_id=purchase.order.id)

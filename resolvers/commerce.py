@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from strawberry.types import Info
 
 from livecart.models import commerce
-from livecart.models.commerce import CartItem, Order, OrderItem, Purchase, StreamOrder
+from livecart.models.commerce import CartItem, Order, OrderItem, StreamOrder
 from livecart.models.engagement import StreamViewer
 from livecart.models.errors import not_found
 from livecart.models.figures import StreamFigures
@@ -15,8 +15,6 @@ from livecart.models.fields import check_first, parse_id
 from livecart.models.clock import utcnow
 from livecart.resolvers import live
 from livecart.resolvers.loaders import rows_by_id, rows_grouped
-from livecart.models import events
-from livecart.subscriptions.broker import publish_to_stream
 
 # ---------------------------------------------------------------- loaders
 
@@ -94,8 +92,8 @@ async def remove_from_cart(info: Info, product_id: str) -> list[CartItem]:
 
 async def checkout(info: Info, idempotency_key: str | None = None, show_name: bool = False) -> Order:
     user = await info.context.require_user()
-    purchase = await commerce.checkout(user.id, idempotency_key)
-    await _publish_purchase(info, purchase, show_name)
+    purchase = await commerce.checkout(user.id, idempotency_key, show_name)
+    await live.publish_purchase(info.context.broker, purchase)
     return purchase.order
 
 
@@ -105,9 +103,9 @@ async def buy_now(
 ) -> Order:
     user = await info.context.require_user()
     purchase = await commerce.buy_now(
-        user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id), idempotency_key
+        user.id, parse_id("productId", product_id), quantity, _stream_arg(stream_id), idempotency_key, show_name
     )
-    await _publish_purchase(info, purchase, show_name)
+    await live.publish_purchase(info.context.broker, purchase)
     return purchase.order
 
 
@@ -115,14 +113,3 @@ async def my_orders(info: Info, first: int) -> list[Order]:
     check_first(first)
     user = await info.context.require_user()
     return await commerce.orders_of_buyer_query(user.id).limit(first)
-
-
-async def _publish_purchase(info: Info, purchase: Purchase, show_name: bool = False) -> None:
-    """After commit: the seller's order feed (its figures follow, see events.stats_changed), and the
-    stock on every live stream offering what sold."""
-    broker = info.context.broker
-    for stream_order in purchase.stream_orders:
-        await publish_to_stream(broker, stream_order.stream_id, events.order_placed(stream_order.stream_id, stream_order.id))
-    for stream_id in sorted({*purchase.offering_stream_ids, *purchase.stream_ids}):
-        await publish_to_stream(broker, stream_id, events.stream_updated(stream_id))
-    await live.publish_purchase(broker, purchase, show_name)  # live stock, sold out, deals (issue 18)

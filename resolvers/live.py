@@ -61,32 +61,13 @@ async def place_bid(info: Info, auction_id: str, amount: Decimal, max_amount: De
     return outcome.bid
 
 
-async def publish_purchase(broker: Broker, purchase: Purchase, show_name: bool = False) -> None:
-    """After an order's commit: live stock (coalesced), sold out at once, and the deals it moved.
-    The buyer is named in the "just bought" line only when they said so (show_name). Never raises:
-    the order is placed whatever happens to its announcement."""
-    if purchase.replayed:
-        return
-    try:
-        await _announce(broker, purchase, purchase.order.buyer_id if show_name else None)
-    except Exception:  # noqa: BLE001 - logged; the order stands and the next change brings the figures
-        log.exception("announcing order %s failed", purchase.order.id)
-
-
-async def _announce(broker: Broker, purchase: Purchase, named_buyer: int | None) -> None:
-    product_ids = sorted({item.product_id for item in await purchase.order.items.all()})
-    streams = sorted({*purchase.offering_stream_ids, *purchase.stream_ids})
-    deals = {d.id: d for d in await live.FlashDeal.filter(id__in=purchase.deal_ids)}
-    empty = set(await Product.filter(id__in=product_ids, stock=0).values_list("id", flat=True))
-    for stream_id in streams:
-        for product_id in product_ids:
-            await publish_to_stream(broker, stream_id, events.stock_changed(stream_id, product_id, bought=True, buyer_id=named_buyer))
-            if product_id in empty:
-                await publish_to_stream(broker, stream_id, events.sold_out(stream_id, product_id))
-    for deal_id in purchase.sold_out_deal_ids:
-        deal = deals[deal_id]
-        await publish_to_stream(broker, deal.stream_id, events.sold_out(deal.stream_id, deal.product_id),
-                                events.deal_changed(deal.stream_id, deal.id))
+async def publish_purchase(broker: Broker, purchase: Purchase) -> None:
+    """After an order's commit, once per stream it told: the events the order logged there
+    (models/commerce.place_order): the seller's order feed, live stock (coalesced), sold out at
+    once, and the deals it ended. Never raises (publish_to_stream does not): the order is placed
+    whatever happens to its announcement, and the relay delivers from the log what is not sent."""
+    for stream_id in purchase.logged_stream_ids:
+        await publish_to_stream(broker, stream_id)
 
 
 # ---------------------------------------------------------------- the clocks
