@@ -19,8 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from tortoise.transactions import in_transaction
-
+from livecart.models import events, outbox
 from livecart.models.errors import DomainError, ErrorCode, conflict
 from livecart.models.stream import LiveStream, StreamStatus
 from livecart.models.clock import utcnow
@@ -54,7 +53,7 @@ async def start_publish(stream_key: str, publisher: str, *, starts_stream: bool)
     """
     if not STREAM_KEY.fullmatch(stream_key or ""):
         raise refused("Unknown stream key.")
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await LiveStream.filter(stream_key=stream_key).select_for_update(no_key=True).first()
         if stream is None:
             raise refused("Unknown stream key.")
@@ -68,6 +67,7 @@ async def start_publish(stream_key: str, publisher: str, *, starts_stream: bool)
         if stream.status == StreamStatus.SCHEDULED and starts_stream:
             changes.update(status=StreamStatus.LIVE, started_at=utcnow())
         await LiveStream.filter(id=stream.id).update(**changes)
+        await outbox.append(stream.id, events.stream_updated(stream.id))  # streamUpdated's `broadcasting`, and status
         for name, value in changes.items():
             setattr(stream, name, value)
     return stream, True
@@ -77,11 +77,12 @@ async def stop_publish(publisher: str) -> LiveStream | None:
     """Media stopped arriving from this publisher: the stream it was sending, if it still was.
 
     A publish-done that is late (after another publish took over) or repeated changes nothing."""
-    async with in_transaction():
+    async with outbox.transaction():
         stream = await LiveStream.filter(publisher=publisher).select_for_update(no_key=True).first()
         if stream is None:
             return None
         await LiveStream.filter(id=stream.id, publisher=publisher).update(broadcasting=False, publisher=None)
+        await outbox.append(stream.id, events.stream_updated(stream.id))
     stream.broadcasting, stream.publisher = False, None
     return stream
 
@@ -111,9 +112,12 @@ async def rotate_stream_key(stream: LiveStream) -> LiveStream:
 async def clear_broadcasting(prefix: str) -> list[int]:
     """Streams still marked as broadcasting from publish sessions of a kind this process held and
     lost (its WHIP sessions, at start-up): they are not broadcasting any more."""
-    ids = [row.id for row in await LiveStream.filter(broadcasting=True, publisher__startswith=prefix)]
-    if ids:
-        await LiveStream.filter(id__in=ids).update(broadcasting=False, publisher=None)
+    async with outbox.transaction():
+        ids = sorted(row.id for row in await LiveStream.filter(broadcasting=True, publisher__startswith=prefix))
+        if ids:
+            await LiveStream.filter(id__in=ids).update(broadcasting=False, publisher=None)
+        for stream_id in ids:  # in id order, as every change that logs on several streams
+            await outbox.append(stream_id, events.stream_updated(stream_id))
     return ids
 
 
