@@ -65,6 +65,9 @@ class RedisBroker:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._commands = asyncio.Lock()  # subscribe/unsubscribe in the order they were asked
         self._wake_reader = asyncio.Event()
+        # A channel could not be subscribed on a connection that still reads (on a cluster: its
+        # shard is down, the others answer): the reader starts over, subscribing every channel.
+        self._subscribe_failed = False
         self._redis_back = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
@@ -166,12 +169,13 @@ class RedisBroker:
         if confirmed is None:
             confirmed = self._confirmed[channel] = asyncio.Event()
             await self._subscribe(channel)
-        if self._pubsub is None or confirmed.is_set():
+        if self._pubsub is None or self._subscribe_failed or confirmed.is_set():
             return  # Redis is down: local subscribers still hear this process's events
         try:
             await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_TIMEOUT)
         except TimeoutError:
-            log.warning("redis did not confirm the subscription to %s in time", channel)
+            if self.connected:  # else the lost connection was logged, and reconnecting subscribes it
+                log.warning("redis did not confirm the subscription to %s in time", channel)
 
     async def _subscribe(self, channel: str) -> None:
         async with self._commands:
@@ -181,8 +185,8 @@ class RedisBroker:
             try:
                 await self._channels.subscribe(pubsub, self._prefix + channel)
             except FAILURES as exc:
-                log.warning("redis subscribe to %s failed (%s); retried on reconnect", channel, exc)
-                return
+                log.warning("redis subscribe to %s failed (%s); reconnecting to subscribe it again", channel, exc)
+                self._subscribe_failed = True
         self._wake_reader.set()
 
     def _released(self, channel: str) -> None:
@@ -224,6 +228,7 @@ class RedisBroker:
 
     async def _connect(self, pubsub) -> None:
         async with self._commands:
+            self._subscribe_failed = False
             await self._channels.connect(pubsub)
             channels = self.hub.channels()
             if channels:
@@ -241,6 +246,8 @@ class RedisBroker:
 
     async def _read(self, pubsub) -> None:
         while True:
+            if self._subscribe_failed:
+                raise RedisConnectionError("a channel could not be subscribed")
             if not self._channels.listening(pubsub):
                 # Nothing to read until a channel is subscribed; redis-py refuses to wait on nothing.
                 self._wake_reader.clear()

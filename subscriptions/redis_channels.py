@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 # Sharded pub/sub reads one node's connection at a time (redis-py's ClusterPubSub), so the reader
@@ -136,7 +137,12 @@ class ShardedChannels:
     async def next_message(self, pubsub) -> dict | None:
         # What is waiting on any node first, then a short wait on each: a node with nothing to
         # say must not hold up the messages already read from another.
-        message = await pubsub.get_sharded_message(timeout=0)
-        if message is None:
-            message = await pubsub.get_sharded_message(timeout=SHARD_POLL_SECONDS)
+        try:
+            message = await pubsub.get_sharded_message(timeout=0)
+            if message is None:
+                message = await pubsub.get_sharded_message(timeout=SHARD_POLL_SECONDS)
+        except RuntimeError as exc:
+            # redis-py polls a shard whose connection never opened (its SSUBSCRIBE could not
+            # connect) and says "pubsub connection not set": to us, a lost connection like any other.
+            raise RedisConnectionError(str(exc)) from exc
         return message

@@ -226,6 +226,26 @@ async def test_a_subscriber_hears_later_events_after_the_owning_node_restarts(cl
     await nothing_more(subscriber)
 
 
+async def test_a_channel_followed_while_its_shard_is_down_is_subscribed_once_the_shard_is_back(cluster, brokers):
+    owner, first, second = cluster.ports[1], cluster.ports[0], cluster.ports[2]
+    publisher, listener = await started(brokers, cluster.url(first)), await started(brokers, cluster.url(second))
+    elsewhere = stream_channel(stream_owned_by(cluster, second, start=400))
+    await listener.hub.add(elsewhere, ONLY_COMMENTS)  # the reader is busy on another shard meanwhile
+    stream = stream_owned_by(cluster, owner, start=400)
+    channel = stream_channel(stream)
+
+    cluster.kill(owner)
+    subscriber = await listener.hub.add(channel, ONLY_COMMENTS)  # SSUBSCRIBE cannot reach the shard
+    await asyncio.to_thread(cluster.start_node, owner)
+    await asyncio.to_thread(cluster.wait_ok)
+    await asyncio.to_thread(
+        wait_until, lambda: cluster.shard_subscribers(owner, PREFIX + channel) == 1, "the channel subscribed", 20
+    )
+    for n in range(5):
+        await publisher.publish(channel, comment_added(stream, n))
+    assert await comment_ids(subscriber, 5) == list(range(5))
+
+
 # ---------------------------------------------------------------- the request client
 
 @contextlib.asynccontextmanager
