@@ -20,6 +20,7 @@ from livecart.server.settings import Settings
 from livecart.server.sweeper import clock_sweeper_ctx, event_pruner_ctx, viewer_sweeper_ctx
 from livecart.server.whip import add_whip_routes
 from livecart.subscriptions.broker import create_broker
+from livecart.subscriptions.redis_channels import redis_client
 from livecart.subscriptions.relay import Relay
 
 log = logging.getLogger("livecart")
@@ -38,7 +39,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     broker = create_broker(
-        settings.redis_url, share_events=settings.subscription_sharing,
+        settings.redis_url, cluster=settings.redis_cluster, share_events=settings.subscription_sharing,
         exit_before_publish=settings.fault_exit_before_publish,
     )  # Redis when REDIS_URL is set
     app[BROKER] = broker
@@ -54,11 +55,13 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def request_redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = None
-    if app[SETTINGS].redis_url:
-        import redis.asyncio as redis
-
-        # Short timeouts: nothing on a request's way may hold it long while Redis is away.
-        client = redis.from_url(app[SETTINGS].redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    settings = app[SETTINGS]
+    if settings.redis_url:
+        # Short timeouts: nothing on a request's way may hold it long while Redis is away. On a
+        # cluster each command goes to the node owning its key (the rate limiter's script has one).
+        client = redis_client(
+            settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
     app[REQUEST_REDIS] = client
     yield
     if client is not None:

@@ -69,6 +69,7 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
 
     from livecart.server.app import create_app, freeze_startup_heap
     from livecart.server.middleware import configure_logging
+    from livecart.subscriptions.redis_channels import RedisConfigError
 
     configure_logging(settings)  # LOG_FORMAT=json: one JSON object per line, with request ids
     _use_uvloop()
@@ -78,15 +79,18 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
             print(pages_banner(settings), flush=True)
     app = create_app(settings)
     app.on_startup.append(freeze_startup_heap)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=settings.shutdown_timeout_seconds,
-        reuse_port=reuse_port or None,
-        access_log=None,  # the middleware logs each request once, with its request id
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+            reuse_port=reuse_port or None,
+            access_log=None,  # the middleware logs each request once, with its request id
+        )
+    except RedisConfigError as exc:  # e.g. REDIS_CLUSTER on, and REDIS_URL's server is no cluster node
+        sys.exit(f"livecart: {exc}")
 
 
 def pages_banner(settings: Settings) -> str:

@@ -122,12 +122,12 @@ async def _database_ready() -> None:
         await client.execute_query("SELECT 1")
 
 
-async def _redis_ready(url: str) -> None:
-    import redis.asyncio as redis
+async def _redis_ready(url: str, cluster: bool) -> None:
+    from livecart.subscriptions.redis_channels import ping, redis_client
 
-    client = redis.from_url(url, socket_connect_timeout=READY_CHECK_TIMEOUT, socket_timeout=READY_CHECK_TIMEOUT)
+    client = redis_client(url, cluster=cluster, socket_connect_timeout=READY_CHECK_TIMEOUT, socket_timeout=READY_CHECK_TIMEOUT)
     try:
-        await client.ping()
+        await ping(client)
     finally:
         await client.aclose()
 
@@ -146,7 +146,7 @@ async def readyz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     checks = {"database": await _check(_database_ready())}
     if settings.redis_url:
-        checks["redis"] = await _check(_redis_ready(settings.redis_url))
+        checks["redis"] = await _check(_redis_ready(settings.redis_url, settings.redis_cluster))
     shutting_down = request.app[SHUTTING_DOWN].is_set()
     if shutting_down:
         checks["process"] = "shutting down"

@@ -29,6 +29,7 @@ from typing import Any
 from graphql import GraphQLError, OperationDefinitionNode, parse
 
 from livecart.models.errors import ErrorCode
+from livecart.subscriptions.redis_channels import database_number
 
 log = logging.getLogger("livecart.persisted")
 
@@ -100,8 +101,7 @@ class PersistedDocuments:
         self._trusted_texts = frozenset(trusted.values()) if trusted is not None else frozenset()
         self._introspection = introspection
         if redis_client is not None:
-            db = redis_client.connection_pool.connection_kwargs.get("db", 0)
-            self._prefix = f"livecart:{db}:apq:"
+            self._prefix = f"livecart:{database_number(redis_client)}:apq:"
 
     async def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
         """The request's parameters with its document in `query`; PersistedRefusal otherwise."""

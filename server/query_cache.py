@@ -32,6 +32,7 @@ from strawberry.types.graphql import OperationType
 from livecart.schema.document_cache import operation_type, selects_caller_fields, selects_clock_fields
 from livecart.server.appkeys import REQUEST_REDIS, SETTINGS
 from livecart.server.settings import Settings
+from livecart.subscriptions.redis_channels import database_number
 
 log = logging.getLogger("livecart.query_cache")
 
@@ -53,8 +54,7 @@ class DataVersion:
         self._local = 0
         self._redis = redis_client
         if redis_client is not None:
-            db = redis_client.connection_pool.connection_kwargs.get("db", 0)
-            self._key = f"livecart:{db}:data-version"
+            self._key = f"livecart:{database_number(redis_client)}:data-version"
 
     async def current(self) -> int | None:
         """None when it cannot be known (Redis unreachable): then nothing is served from the cache."""

@@ -16,6 +16,9 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = "sqlite://./var/livecart.sqlite3"
     redis_url: str | None = None
+    # On: REDIS_URL names one node of a Redis Cluster (the others are discovered from it); events
+    # then go by sharded pub/sub, each stream's channel on the shard that owns its slot.
+    redis_cluster: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     token_ttl_seconds: int = 30 * 24 * 3600
@@ -160,6 +163,8 @@ class Settings:
             )
         if self.redis_url is not None and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
+        if self.redis_cluster:
+            self._validate_cluster_url()
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT: {self.port} is not a TCP port (1-65535)")
         if self.viewer_sweep_interval_seconds <= 0:
@@ -205,6 +210,16 @@ class Settings:
         for origin in self.cors_origin_list:
             if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
                 raise SettingsError(f"CORS_ORIGINS: {origin!r} is not an http(s) origin")
+
+
+    def _validate_cluster_url(self) -> None:
+        if not self.redis_url:
+            raise SettingsError("REDIS_CLUSTER: on needs REDIS_URL, naming one node of the cluster")
+        url = urlsplit(self.redis_url)
+        if url.scheme not in ("redis", "rediss"):
+            raise SettingsError("REDIS_CLUSTER: REDIS_URL must be redis:// or rediss://HOST:PORT (a cluster node's address)")
+        if url.path.strip("/") not in ("", "0"):
+            raise SettingsError("REDIS_CLUSTER: a Redis Cluster has database 0 only; REDIS_URL must name /0 or none")
 
 
 def served_url(host: str, port: int) -> str:

@@ -43,14 +43,17 @@ class InProcessBroker:
         self.hub.deliver(channel, event)
 
 
-def create_broker(redis_url: str | None = None, *, share_events: bool = True, exit_before_publish: bool = False) -> Broker:
-    """Redis when `redis_url` is given (several processes share events), else in-process.
+def create_broker(
+    redis_url: str | None = None, *, cluster: bool = False, share_events: bool = True, exit_before_publish: bool = False
+) -> Broker:
+    """Redis when `redis_url` is given (several processes share events), else in-process;
+    `cluster`: `redis_url` names a node of a Redis Cluster, and events go by sharded pub/sub.
     `share_events` off: each subscriber executes per event on its own (the bench's baseline).
     `exit_before_publish`: the tests' fault hook, a crash between commit and publish."""
     if redis_url:
         from livecart.subscriptions.redis_broker import RedisBroker
 
-        broker: Broker = RedisBroker(redis_url)
+        broker: Broker = RedisBroker(redis_url, cluster=cluster)
     else:
         broker = InProcessBroker()
     broker.hub.share_events = share_events

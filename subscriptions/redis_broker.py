@@ -9,6 +9,9 @@ While Redis is down, local delivery goes on, outgoing messages wait in a bounded
 outbox, and both tasks reconnect with exponential backoff; the reader subscribes
 its channels again, and delivery between processes resumes without a restart.
 Each message names the process that sent it, so a process skips its own echo.
+
+With `cluster` (REDIS_CLUSTER) the same happens over a Redis Cluster's sharded pub/sub: the
+strategy in subscriptions/redis_channels.py says which commands carry the events.
 """
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ import uuid
 from collections import deque
 
 import orjson
-import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livecart.models.events import Event
 from livecart.subscriptions.hub import Hub
+from livecart.subscriptions.redis_channels import PlainChannels, ShardedChannels, database_number
 
 log = logging.getLogger("livecart.broker")
 
@@ -44,23 +47,27 @@ def _backoff(attempt: int) -> float:
 
 
 class RedisBroker:
-    def __init__(self, url: str, outbox_size: int = OUTBOX_SIZE) -> None:
+    def __init__(self, url: str, outbox_size: int = OUTBOX_SIZE, *, cluster: bool = False) -> None:
         self.hub = Hub(ready=self._ready, released=self._released)
         self.process_id = uuid.uuid4().hex
         # Our own retries (with backoff, resubscribing) replace redis-py's.
-        self._client = redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        channels = ShardedChannels if cluster else PlainChannels
+        self._channels = channels(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        self._client = self._channels.client
         # Pub/sub channels ignore the database number: prefix them with it so that
         # deployments (or test runs) sharing one Redis server do not hear each other.
-        db = self._client.connection_pool.connection_kwargs.get("db", 0)
-        self._prefix = f"livecart:{db}:"
+        self._prefix = f"livecart:{database_number(self._client)}:"
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=outbox_size)
         self._outbox_ready = asyncio.Event()
         # The publisher task and close()'s final flush must not send (and pop) the same batch twice.
         self._sending = asyncio.Lock()
-        self._pubsub: redis.client.PubSub | None = None
+        self._pubsub = None  # a redis-py PubSub (a ClusterPubSub on a cluster) while connected
         self._confirmed: dict[str, asyncio.Event] = {}
         self._commands = asyncio.Lock()  # subscribe/unsubscribe in the order they were asked
         self._wake_reader = asyncio.Event()
+        # A channel could not be subscribed on a connection that still reads (on a cluster: its
+        # shard is down, the others answer): the reader starts over, subscribing every channel.
+        self._subscribe_failed = False
         self._redis_back = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
@@ -72,6 +79,9 @@ class RedisBroker:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Raises RedisConfigError when Redis is not what the settings say; an unreachable Redis
+        is no error here (it is retried, as any outage)."""
+        await self._channels.check()
         for run in (self._read_forever, self._publish_forever):
             task = asyncio.create_task(run(), name=f"livecart-redis-{run.__name__}")
             self._tasks.add(task)
@@ -137,7 +147,7 @@ class RedisBroker:
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for channel, payload in batch:
-                        pipe.publish(channel, payload)
+                        self._channels.publish(pipe, channel, payload)
                     await pipe.execute()
             except BaseException:
                 self._outbox.extendleft(reversed(batch))  # a failed (or cancelled) batch is sent again
@@ -159,12 +169,13 @@ class RedisBroker:
         if confirmed is None:
             confirmed = self._confirmed[channel] = asyncio.Event()
             await self._subscribe(channel)
-        if self._pubsub is None or confirmed.is_set():
+        if self._pubsub is None or self._subscribe_failed or confirmed.is_set():
             return  # Redis is down: local subscribers still hear this process's events
         try:
             await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_TIMEOUT)
         except TimeoutError:
-            log.warning("redis did not confirm the subscription to %s in time", channel)
+            if self.connected:  # else the lost connection was logged, and reconnecting subscribes it
+                log.warning("redis did not confirm the subscription to %s in time", channel)
 
     async def _subscribe(self, channel: str) -> None:
         async with self._commands:
@@ -172,10 +183,10 @@ class RedisBroker:
             if pubsub is None or channel not in self.hub.channels():
                 return  # the reader subscribes every local channel when it (re)connects
             try:
-                await pubsub.subscribe(self._prefix + channel)
+                await self._channels.subscribe(pubsub, self._prefix + channel)
             except FAILURES as exc:
-                log.warning("redis subscribe to %s failed (%s); retried on reconnect", channel, exc)
-                return
+                log.warning("redis subscribe to %s failed (%s); reconnecting to subscribe it again", channel, exc)
+                self._subscribe_failed = True
         self._wake_reader.set()
 
     def _released(self, channel: str) -> None:
@@ -190,7 +201,7 @@ class RedisBroker:
             if pubsub is None or channel in self.hub.channels():
                 return  # someone subscribed again meanwhile
             try:
-                await pubsub.unsubscribe(self._prefix + channel)
+                await self._channels.unsubscribe(pubsub, self._prefix + channel)
             except FAILURES as exc:
                 log.warning("redis unsubscribe from %s failed (%s)", channel, exc)
 
@@ -217,10 +228,11 @@ class RedisBroker:
 
     async def _connect(self, pubsub) -> None:
         async with self._commands:
-            await pubsub.connect()
+            self._subscribe_failed = False
+            await self._channels.connect(pubsub)
             channels = self.hub.channels()
             if channels:
-                await pubsub.subscribe(*(self._prefix + c for c in channels))
+                await self._channels.subscribe(pubsub, *(self._prefix + c for c in channels))
             self._pubsub = pubsub
             self.connected = True
             self._redis_back.set()
@@ -234,23 +246,25 @@ class RedisBroker:
 
     async def _read(self, pubsub) -> None:
         while True:
-            if not pubsub.subscribed:
+            if self._subscribe_failed:
+                raise RedisConnectionError("a channel could not be subscribed")
+            if not self._channels.listening(pubsub):
                 # Nothing to read until a channel is subscribed; redis-py refuses to wait on nothing.
                 self._wake_reader.clear()
                 await self._wake_reader.wait()
                 continue
-            message = await pubsub.get_message(timeout=None)
+            message = await self._channels.next_message(pubsub)
             if message is not None:
                 self._handle(message)
 
     def _handle(self, message: dict) -> None:
         channel = message["channel"].decode()[len(self._prefix):]
-        if message["type"] == "subscribe":
+        if message["type"] == self._channels.confirms:
             confirmed = self._confirmed.get(channel)
             if confirmed is not None:
                 confirmed.set()
             return
-        if message["type"] != "message":
+        if message["type"] != self._channels.carries:
             return
         try:
             envelope = orjson.loads(message["data"])

@@ -60,16 +60,23 @@ def stop(process: subprocess.Popen) -> None:
 class Ports:
     """Hands out the ports of one range in turn, skipping any that are taken. Under pytest-xdist
     worker N's range is shifted by 1000 x N, so two workers never race for one port; TEST_PORT_OFFSET
-    shifts it further, for two checkouts testing side by side on one machine."""
+    shifts it further, for two checkouts testing side by side on one machine.
 
-    def __init__(self, first: int, last: int) -> None:
+    `reuse_address`: a port whose closed connections linger in TIME_WAIT counts as free, as it is
+    for servers that bind with SO_REUSEADDR (redis-server, aiohttp): a module that kills its
+    servers may then run again within the minute TIME_WAIT lasts."""
+
+    def __init__(self, first: int, last: int, *, reuse_address: bool = False) -> None:
         shift = 1000 * WORKER_INDEX + int(os.environ.get("TEST_PORT_OFFSET", "0"))
         self._next, self._last = first + shift, last + shift
+        self._reuse_address = reuse_address
 
     def take(self) -> int:
         while self._next <= self._last:
             port, self._next = self._next, self._next + 1
             with socket.socket() as probe:
+                if self._reuse_address:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:
