@@ -73,7 +73,7 @@ async def _follow_clocks(app: web.Application, inbox, timers: dict) -> None:
 
         def fire(key=key) -> None:
             timers.pop(key, None)
-            task = loop.create_task(_sweep_clocks_once(app))
+            task = loop.create_task(_sweep_clocks_once(app), name="clock-timer-sweep")
             app[CLOCK_TASKS].add(task)
             task.add_done_callback(app[CLOCK_TASKS].discard)
 
