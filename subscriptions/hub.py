@@ -143,7 +143,10 @@ class _Group:
     """Subscribers that would compute the same result for each event (one `group_key`):
     one worker computes it once per event, in order, and sends the bytes to each member."""
 
-    __slots__ = ("hub", "key", "kinds", "members", "joined", "received", "events", "dropped", "worker", "_wakeup")
+    __slots__ = (
+        "hub", "key", "kinds", "members", "joined", "received", "newest_join", "newest_start", "events", "dropped",
+        "worker", "_wakeup",
+    )
 
     def __init__(self, hub: "Hub", key: Any, kinds: frozenset[str]) -> None:
         self.hub = hub
@@ -154,6 +157,10 @@ class _Group:
         # it through its own inbox (it was still hearing them on its own), so the group skips them.
         self.joined: dict[LocalSubscriber, int] = {}
         self.received = 0
+        # The latest join and the newest start among members (never lowered): an event after both,
+        # the usual case, goes to every member without looking at each one's (see _send).
+        self.newest_join = 0
+        self.newest_start = 0
         self.events: deque[tuple[int, SharedEvent]] = deque()  # (number within the group, event)
         self.dropped = 0
         self.worker: asyncio.Task | None = None
@@ -161,7 +168,8 @@ class _Group:
 
     def join(self, subscriber: LocalSubscriber, delivery: SharedDelivery) -> None:
         self.members[subscriber] = delivery
-        self.joined[subscriber] = self.received
+        self.joined[subscriber] = self.newest_join = self.received
+        self.newest_start = max(self.newest_start, subscriber.starts_after)
 
     def leave(self, subscriber: LocalSubscriber) -> None:
         self.members.pop(subscriber, None)
@@ -213,11 +221,13 @@ class _Group:
 
         joined = self.joined
         seq = event.get("seq", 0)
+        # Whether any member may have to skip it: one comparison per event, not per member, when none can.
+        check = number <= self.newest_join or (seq and seq <= self.newest_start)
         for member, delivery in list(self.members.items()):
-            if joined.get(member, 0) >= number:
-                continue  # it heard this one on its own, before it joined (and is hearing it now)
-            if seq and seq <= member.starts_after:
-                continue  # older than its subscription, as its own chain would judge
+            if check and (joined.get(member, 0) >= number or (seq and seq <= member.starts_after)):
+                # It heard this one on its own before it joined (and is hearing it now), or the
+                # event is older than its subscription, as its own chain would judge.
+                continue
             if delivery.detached:
                 if isinstance(payload, Failure):
                     delivery.send_failure(payload)
