@@ -225,6 +225,11 @@ class Purchase:
     def stream_ids(self) -> list[int]:
         return sorted({so.stream_id for so in self.stream_orders})
 
+    @property
+    def told_stream_ids(self) -> list[int]:
+        """The live streams offering what sold, and the streams credited with it: the ones it tells."""
+        return sorted({*self.offering_stream_ids, *self.stream_ids})
+
 
 async def _take_stock(lines: list[Line]) -> dict[int, Product]:
     """Takes every line's quantity, or raises OUT_OF_STOCK for the first that is short.
@@ -348,7 +353,7 @@ def _purchase_events(purchase: Purchase, told: dict[int, list[events.Event]]) ->
     """The caller's events, then the seller's order feed and the stream's stock (stream_updated)
     on every live stream offering what sold."""
     per_stream = {stream_id: list(told_there) for stream_id, told_there in told.items()}
-    for stream_id in {*purchase.offering_stream_ids, *purchase.stream_ids}:
+    for stream_id in purchase.told_stream_ids:
         orders = [events.order_placed(stream_id, so.id) for so in purchase.stream_orders if so.stream_id == stream_id]
         per_stream.setdefault(stream_id, []).extend([*orders, events.stream_updated(stream_id)])
     return per_stream
@@ -360,7 +365,7 @@ def _add_live_stock(
 ) -> None:
     """Live commerce (issue 18): each product's stock moved on every stream offering it or credited
     with it, a product now at 0 sold out at once, and each deal this order sold out ended."""
-    for stream_id in {*purchase.offering_stream_ids, *purchase.stream_ids}:
+    for stream_id in purchase.told_stream_ids:
         there = per_stream.setdefault(stream_id, [])
         for product_id in sorted(products):
             there.append(events.stock_changed(stream_id, product_id, bought=True, buyer_id=named_buyer))

@@ -219,14 +219,11 @@ class _Group:
         bytes, or back to each member's own chain."""
         from livecart.subscriptions.shared import Failure
 
-        joined = self.joined
         seq = event.get("seq", 0)
         # Whether any member may have to skip it: one comparison per event, not per member, when none can.
         check = number <= self.newest_join or (seq and seq <= self.newest_start)
         for member, delivery in list(self.members.items()):
-            if check and (joined.get(member, 0) >= number or (seq and seq <= member.starts_after)):
-                # It heard this one on its own before it joined (and is hearing it now), or the
-                # event is older than its subscription, as its own chain would judge.
+            if check and self._not_for(member, number, seq):
                 continue
             if delivery.detached:
                 if isinstance(payload, Failure):
@@ -240,10 +237,16 @@ class _Group:
             else:
                 delivery.send(payload)
 
+    def _not_for(self, member: LocalSubscriber, number: int, seq: int) -> bool:
+        """The member heard event `number` on its own before it joined (and is hearing it now), or
+        the event (log number `seq`) is older than its subscription, as its own chain would judge."""
+        return self.joined.get(member, 0) >= number or bool(seq and seq <= member.starts_after)
+
     async def _ending(self, event: SharedEvent, number: int, failure_of: Any) -> None:
         """An event the detached members hear on their own (the stream's updates): completes them
         when the stream has ended, as their chains would have."""
-        detached = [(m, d) for m, d in self.members.items() if d.detached and self.joined.get(m, 0) < number]
+        seq = event.get("seq", 0)
+        detached = [(m, d) for m, d in self.members.items() if d.detached and not self._not_for(m, number, seq)]
         if not detached:
             return
         try:

@@ -44,13 +44,20 @@ async def until_sent(delivery: GatedDelivery, count: int) -> None:
     raise AssertionError(f"sent {delivery.sent}, expected {count}")
 
 
-async def test_a_subscriber_joining_its_group_mid_event_hears_that_event_once():
+async def a_group_and_a_latecomer():
+    """A hub whose group has one member (`first`), and a subscriber `b` still on its own chain (it
+    hears through its inbox) that will join it with `late`; both wait on `gate` to execute."""
     hub = Hub()
     gate = asyncio.Event()
     first, late = GatedDelivery(gate), GatedDelivery(gate)
     a = await hub.add(CHANNEL, wants=KINDS)
     hub.share(a, first, KINDS)
-    b = await hub.add(CHANNEL, wants=KINDS)  # still on its own chain: it hears through its inbox
+    b = await hub.add(CHANNEL, wants=KINDS)
+    return hub, gate, first, late, b
+
+
+async def test_a_subscriber_joining_its_group_mid_event_hears_that_event_once():
+    hub, gate, first, late, b = await a_group_and_a_latecomer()
 
     hub.deliver(CHANNEL, comment("c0"))  # the group's worker starts on it and waits on the "database"
     await asyncio.sleep(0)
@@ -69,12 +76,7 @@ async def test_a_subscriber_joining_its_group_mid_event_hears_that_event_once():
 
 
 async def test_events_queued_in_the_group_before_a_member_joins_skip_it_and_later_ones_reach_it():
-    hub = Hub()
-    gate = asyncio.Event()
-    first, late = GatedDelivery(gate), GatedDelivery(gate)
-    a = await hub.add(CHANNEL, wants=KINDS)
-    hub.share(a, first, KINDS)
-    b = await hub.add(CHANNEL, wants=KINDS)
+    hub, gate, first, late, b = await a_group_and_a_latecomer()
     for text in ("c0", "c1", "c2"):  # one in flight, two waiting in the group's queue
         hub.deliver(CHANNEL, comment(text))
     hub.share(b, late, KINDS)
