@@ -104,9 +104,7 @@ async def follow_stream(
         if moderators_only:
             await require_chat_moderator(info, stream)
         log_head = await outbox.head(key)  # read after listening: what comes later is news
-        inbox.starts_after = log_head.last_seq  # its group judges so too (subscriptions/hub.py)
-        if hub.sequencer is not None:
-            hub.sequencer.baseline(channel, log_head.last_seq)
+        hub.start_from(inbox, log_head.last_seq)  # its group and the relay judge so too
         replay_after = outbox.check_cursor(after, log_head) if after is not None else None
         last_seen, cursor = log_head.last_seq, log_head.cursor()
         new_loader_scope()

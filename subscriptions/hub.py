@@ -87,7 +87,7 @@ class LocalSubscriber:
     (`Hub.share`), the events of its group's kinds skip the inbox (unless the group hands
     one back to be done by the subscriber's own chain)."""
 
-    __slots__ = ("channel", "wants", "queue", "dropped", "_waiter", "group", "starts_after")
+    __slots__ = ("channel", "wants", "queue", "dropped", "_waiter", "group", "starts_after", "started")
 
     def __init__(self, channel: str, wants: frozenset[str] | None = None) -> None:
         self.channel = channel
@@ -95,6 +95,7 @@ class LocalSubscriber:
         # The channel's log number its subscription started from: a logged event at or before it
         # was in its initial state or replay, not news (set by whoever reads the log's head).
         self.starts_after = 0
+        self.started = False  # whether starts_after is known yet (Hub.start_from)
         self.queue: deque[SharedEvent] | tuple = ()  # a deque from the first event it keeps
         self.dropped = 0
         self._waiter: asyncio.Future | None = None
@@ -301,6 +302,12 @@ class Hub:
             return len(self._subscribers.get(channel, ()))
         return sum(len(s) for s in self._subscribers.values())
 
+    def started_count(self, channel: str) -> int:
+        """The subscribers of `channel` that know where they start (Hub.start_from): what is
+        committed from now on is news to each of them. A subscriber counted by subscriber_count
+        but not yet here may still take a change committed meanwhile for part of its start."""
+        return sum(1 for s in self._subscribers.get(channel, ()) if s.started)
+
     # ------------------------------------------------------------ delivery
 
     def deliver(self, channel: str, event: Event) -> None:
@@ -393,6 +400,14 @@ class Hub:
                 self.remove(subscriber)
                 raise
         return subscriber
+
+    def start_from(self, subscriber: LocalSubscriber, last_seq: int) -> None:
+        """`subscriber` starts after the channel's log number `last_seq` (the log's head, read after
+        listening): a logged event at or before it is in its initial state or replay, not news."""
+        subscriber.starts_after = last_seq
+        subscriber.started = True
+        if self.sequencer is not None:
+            self.sequencer.baseline(subscriber.channel, last_seq)
 
     def share(self, subscriber: LocalSubscriber, delivery: SharedDelivery, kinds: frozenset[str]) -> None:
         """From now on the events of `kinds` reach `subscriber` through its group (see _Group)."""

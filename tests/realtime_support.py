@@ -94,9 +94,11 @@ async def until(predicate, timeout: float = WAIT, interval: float = 0.02) -> Any
 
 
 async def listening(client: GraphQLClient, stream_id: int, count: int = 1) -> None:
-    """Wait until `count` subscribers of the stream are registered in this process's hub."""
+    """Wait until `count` subscribers of the stream in this process's hub know where they start:
+    what is committed from then on is news to each (registered is not enough: a change committed
+    before a subscriber reads the log's head is part of its start, not news)."""
     hub = broker_of(client).hub
-    await until(lambda: hub.subscriber_count(f"stream:{stream_id}") >= count)
+    await until(lambda: hub.started_count(f"stream:{stream_id}") >= count)
 
 
 class RawWebSocket:

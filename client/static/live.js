@@ -80,6 +80,10 @@ function browserId() {
   }
   return id;
 }
+// Read (or made) as the script first runs, before the page's load event, rather than when the
+// page first joins after loading the stream: a second tab opened in between would find no id yet
+// and make its own, and a guest's two tabs would count as two viewers.
+const BROWSER_ID = browserId();
 
 // ---------------------------------------------------------------- rendering
 
@@ -360,7 +364,7 @@ async function join() {
   if (state.stream?.status === "ENDED" || state.session || state.joining) return;
   state.joining = true;
   try {
-    const data = await gql(JOIN, { s: streamId, b: loggedIn() ? null : browserId() });
+    const data = await gql(JOIN, { s: streamId, b: loggedIn() ? null : BROWSER_ID });
     state.session = data.joinStream;
     renderCounts({ viewerCount: data.joinStream.viewerCount });
     scheduleHeartbeat();
