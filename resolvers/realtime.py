@@ -92,10 +92,13 @@ async def follow_stream(
     key = parse_id("streamId", stream_id)
     hub = info.context.broker.hub
     channel = stream_channel(key)
-    # Listen before reading the initial state, so no change falls between the two.
+    # Listen, then read the log's head, then the initial state: a change committed after the head
+    # is news (heard), one before it is in the state read after it; none falls between the two.
     inbox = await hub.add(channel, wants=kinds | ENDINGS)
     detached = False
     try:
+        log_head = await outbox.head(key)
+        hub.start_from(inbox, log_head.last_seq)  # its group and the relay judge so too
         stream = await stream_row(key)
         if stream is None:
             raise not_found("stream", stream_id)
@@ -103,8 +106,6 @@ async def follow_stream(
             await require_owner(info, stream)
         if moderators_only:
             await require_chat_moderator(info, stream)
-        log_head = await outbox.head(key)  # read after listening: what comes later is news
-        hub.start_from(inbox, log_head.last_seq)  # its group and the relay judge so too
         replay_after = outbox.check_cursor(after, log_head) if after is not None else None
         last_seen, cursor = log_head.last_seq, log_head.cursor()
         new_loader_scope()

@@ -11,7 +11,7 @@ from livecart.client.livecart_client import LivecartClient, LivecartError
 from livecart.models import chat, engagement, outbox
 from livecart.models.outbox import EventLog, EventStream
 from livecart.models.user import utcnow
-from tests.realtime_support import WAIT, base_url, broker_of, listening, live_stream, pump, until
+from tests.realtime_support import UPDATES, WAIT, base_url, broker_of, listening, live_stream, pump, until
 from tests.support import make_vendor, register
 
 COMMENTS = "subscription($s: ID!, $a: String) { commentAdded(streamId: $s, after: $a) { id text eventCursor } }"
@@ -20,6 +20,7 @@ REACTIONS = "subscription($s: ID!, $a: String) { reactionsChanged(streamId: $s, 
 POST = "mutation($s: ID!, $t: String!) { postComment(streamId: $s, text: $t) { id } }"
 BUY = "mutation($p: ID!, $s: ID) { buyNow(productId: $p, quantity: 1, streamId: $s) { id } }"
 REACT = "mutation($s: ID!, $k: ReactionKind!) { react(streamId: $s, kind: $k) { likes } }"
+END = "mutation($id: ID!) { endStream(id: $id, action: DELETE) { stream { id status } } }"
 
 
 @pytest.fixture
@@ -144,6 +145,32 @@ async def test_subscribers_that_come_back_after_everyone_left_hear_only_what_fol
         await asyncio.sleep(0.5)  # a late delivery of what passed meanwhile would come now
         assert [drain(feed) for feed in feeds] == [[], [], []]
         await again.close()
+
+
+async def test_a_stream_that_ends_as_a_subscriber_starts_ends_its_subscription(client, monkeypatch):
+    """A subscriber reads the log's head before the stream's row: a change committed in between is
+    in the row it starts from or after the head (news), never neither. Here the stream ends just
+    before the head is read; read the other way round, the row said LIVE, the ending counted as part
+    of the start, and the subscription stayed open on an ended stream."""
+    seller = await make_vendor(client)
+    stream = await live_stream(seller)
+    real_head = outbox.head
+    ended = False
+
+    async def head_just_after_the_end(stream_id, *args, **kwargs):
+        nonlocal ended
+        if stream_id == stream.id and not ended:
+            ended = True
+            await client.data(END, {"id": str(stream.id)}, token=seller.token)
+        return await real_head(stream_id, *args, **kwargs)
+
+    monkeypatch.setattr(outbox, "head", head_just_after_the_end)
+    async with LivecartClient(base_url(client)) as viewer:
+        connection = await viewer.connect()
+        updates = pump(await connection.start(UPDATES, {"s": str(stream.id)}))
+        await asyncio.wait_for(updates.task, WAIT)  # the server completed it
+        assert ended and [u["streamUpdated"]["status"] for u in drain(updates)] in ([], ["ENDED"])
+        await connection.close()
 
 
 async def test_concurrent_writers_never_share_or_skip_a_number(client):
