@@ -112,9 +112,9 @@ class CommentPoster:
         return Posted(comment["id"], posted_at, created)
 
 
-def _join(window: Window, posted: list[Posted], received: list[tuple[str, float]], errors: dict) -> None:
+def _join(window: Window, posted: list[Posted], received: list[tuple[int, str, str, float]], errors: dict) -> None:
     by_id = {p.comment_id: p for p in posted}
-    for comment_id, received_at in received:
+    for _connection, _subscription, comment_id, received_at in received:
         p = by_id.get(comment_id)
         if p is None:
             continue  # a comment from before the window
