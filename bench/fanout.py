@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ class Window:
     errors: dict = field(default_factory=dict)
     last_receive: float = 0.0
     first_post: float = 0.0
+    load: float = 0.0  # the machine's 1-min load average as the window ended
 
     @property
     def p50_ms(self) -> float | None:
@@ -143,6 +145,7 @@ async def measure_steady(server: Server, fleet: SubscriberFleet, poster: Comment
     await asyncio.to_thread(fleet.wait_for, window.expected, drain_timeout)
     window.cpu_seconds = server.cpu_seconds() - cpu_before
     window.seconds = time.time() - started
+    window.load = os.getloadavg()[0]
     statements_after = await statement_counts(session, server.url)
     window.statements = {k: statements_after.get(k, 0) - statements_before.get(k, 0) for k in statements_after}
     received, errors = await asyncio.to_thread(fleet.collect)

@@ -157,10 +157,9 @@ class Traffic:
         self.commenters = itertools.cycle(seeded.commenter_tokens)
         self.buyers = itertools.cycle(seeded.buyer_tokens)
         self.joiners = itertools.cycle(seeded.viewer_tokens)
-        # Each like by a (viewer, stream) pair; once all have liked they flip to dislike and back,
-        # so that every reaction changes something (one repeated is not a write).
+        # Each like by a (viewer, stream) pair; once all have liked they flip to dislike and back
+        # (Seeded.next_reaction), so that every reaction changes something.
         self.pairs = itertools.cycle([(t, s) for t in seeded.viewer_tokens for s in self.streams])
-        self.reacted: dict[tuple[str, int], str] = {}
         self.step: Step | None = None
 
     def _pick(self) -> tuple[int, HttpGraphQL, int]:
@@ -184,8 +183,7 @@ class Traffic:
     async def like(self) -> None:
         _, api, _ = self._pick()
         token, stream = next(self.pairs)
-        kind = "DISLIKE" if self.reacted.get((token, stream)) == "LIKE" else "LIKE"
-        self.reacted[(token, stream)] = kind
+        kind = self.seeded.next_reaction(token, stream)
         await self._write("react", api.data(pagedocs.live("REACT"), {"s": str(stream), "k": kind}, token))
 
     async def join(self) -> None:

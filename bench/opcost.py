@@ -94,7 +94,6 @@ class Operations:
         self.commenters = itertools.cycle(seeded.commenter_tokens)
         self.viewers = itertools.cycle(seeded.viewer_tokens)
         self.buyers = itertools.cycle(seeded.buyer_tokens)
-        self.reacted: dict[str, str] = {}
         self.sessions: list[tuple[str, str]] = []  # (session id, its viewer's token), for leaveStream
 
     def _call(self, document: str, variables: dict, token: str):
@@ -109,7 +108,7 @@ class Operations:
         calls = []
         for _ in range(n):
             token = next(self.viewers)
-            kind = self.reacted[token] = "DISLIKE" if self.reacted.get(token) == "LIKE" else "LIKE"
+            kind = self.seeded.next_reaction(token, self.stream)
             calls.append(self._call(pagedocs.live("REACT"), {"s": str(self.stream), "k": kind}, token))
         return calls
 

@@ -32,9 +32,16 @@ class Seeded:
     seller_tokens: list[str] = field(default_factory=list)  # the seller of live_stream_ids[i] is seller_tokens[i]
     stream_product_ids: list[list[int]] = field(default_factory=list)  # featured on live_stream_ids[i]
     viewer_tokens: list[str] = field(default_factory=list)
+    # The bench's reactions so far, (token, stream id) -> LIKE or DISLIKE: a reaction repeated changes
+    # nothing (no write, no event), so whoever reacts next takes the other kind.
+    reacted: dict[tuple[str, int], str] = field(default_factory=dict)
     sale_product_id: int = 0
     sale_stock: int = 0
     comments_on_stream: int = 0
+
+    def next_reaction(self, token: str, stream_id: int) -> str:
+        kind = self.reacted[(token, stream_id)] = "DISLIKE" if self.reacted.get((token, stream_id)) == "LIKE" else "LIKE"
+        return kind
 
     def as_dict(self) -> dict:
         return asdict(self)
