@@ -365,7 +365,7 @@ async def curve(processes: int, seeded: Seeded, show: Show, database_url: str, r
         await asyncio.to_thread(fleet.start)
         try:
             result.connections, result.connect_failed = fleet.connected, fleet.failed
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1024)) as session:
                 traffic = Traffic(session, [s.url for s in servers], seeded, show)
                 # No acknowledgement for a subscribe: a comment on each stream that reaches its viewers
                 # proves the subscriptions are in place.
