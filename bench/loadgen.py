@@ -81,7 +81,7 @@ async def _read(ws, index: int, connection: Connection, tally: Tally) -> None:
             data = (body.get("payload") or {}).get("data") or {}
             item = data.get(fields.get(body.get("id"), ""))
             if item is not None:
-                tally.received.append((index, body["id"], item.get("eventCursor") or item["id"], now))
+                tally.received.append((index, body["id"], item.get("eventCursor") or item.get("id") or "", now))
             else:
                 tally.errors += 1
                 tally.first_error = tally.first_error or str(body)[:300]
