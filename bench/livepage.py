@@ -323,6 +323,7 @@ async def run_step(servers: list[Server], fleet: SubscriberFleet, traffic: Traff
     await asyncio.gather(*tickers)
     if running:
         await asyncio.wait(set(running), timeout=show.drain_seconds)
+    writes_ended = time.time()
     # Until no message has come for a second (everything delivered), or the drain's limit.
     await asyncio.to_thread(fleet.wait_for, 1 << 62, show.drain_seconds, 1.0)
     step.cpu_seconds = sum(s.cpu_seconds() for s in servers) - cpu_before
@@ -331,7 +332,9 @@ async def run_step(servers: list[Server], fleet: SubscriberFleet, traffic: Traff
     received, errors = await asyncio.to_thread(fleet.collect)
     if errors.get("first_error"):
         step.first_error = step.first_error or f"subscriber: {errors['first_error']}"[:300]
-    log = await EventLog.read(database_url, started, time.time())
+    # The step's events are those committed while it wrote: one committed during the drain (a sweeper's)
+    # may still be on its way when the drain ends, and would count as missed.
+    log = await EventLog.read(database_url, started, writes_ended)
     await asyncio.to_thread(latencies, step, received, log, followed, families)
     return step
 
