@@ -117,8 +117,9 @@ async def run(args, results, env: dict[str, str], out: Path) -> Issue20:
     port = args.port_base + 20
     clock = time.monotonic()
     print("bench: issue 20: seeding the show", flush=True)
+    # The flash-sale product is featured on the first stream: stock enough that no purchase here runs out.
     seeded = await seed(args.database_url, vendors=max(size.show.streams, 2), buyers=size.buyers,
-                        viewers=size.viewers, sale_stock=args.sale_stock)
+                        viewers=size.viewers, sale_stock=10_000)
 
     print("bench: issue 20: operation costs", flush=True)
     with livecart_server("livecart-operations", port, args.database_url, args.redis_url, out, env) as server:
