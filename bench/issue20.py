@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import livepage, opcost
-from bench.livepage import ALL_FIELDS, BOUND_MS, Curve, Show
+from bench.livepage import ALL_FIELDS, BOUND_MS, COALESCED_SECONDS, Curve, Show
 from bench.loadgen import SubscriberFleet
 from bench.opcost import OpCost
 from bench.procs import Server, livecart_server
@@ -32,6 +32,24 @@ PAGE_TARGET_MS = 3.0
 SHARED_TARGET = 0.90
 FANOUT_CPU_TARGET_US, FANOUT_P99_TARGET_MS = 6.0, 150.0
 IDLE_RATIO_TARGET, PAGE_CONNECTION_TARGET_KIB = 1.2, 40.0
+
+
+# For a missed row (matched by a phrase of its target): what issue 20's Build section says would reach it.
+MISSED_HINTS = (
+    ("Live page, 1 process", "less server CPU per event and per write on the process's core (the writes and page loads"
+     " below are most of it), frame bytes built once per group; for streamStats, a coalescing interval under 0.5 s"),
+    ("Live page: most", "the same: the curve moves with CPU per write, per page load and per delivered message"),
+    ("Live page load", "fewer, set-based SQL statements; plain rows instead of ORM instances where the time goes;"
+     " resolvers that do not wrap every leaf field; prepared statements"),
+    ("shared results", "results shared per stream (invalidated by that stream's writes, not everyone's), with the"
+     " caller's own fields (`myReaction`) resolved apart and merged into the shared body"),
+    ("server CPU", "one round trip where the database can do the work in one statement; counters moved in the"
+     " statement that writes the row"),
+    ("Fan-out", "frame bytes built once per group and written with as few system calls as the transport allows"),
+    ("aiohttp WebSocket", "a leaner per-connection footprint (fewer objects, tasks and buffers per connection)"),
+    ("Live-page connection", "a leaner footprint per connection and per subscription, and smaller queues under traffic"),
+    ("does not grow", "no per-operation work that scales with the open connections (find what walks them)"),
+)
 
 
 @dataclass
@@ -183,17 +201,18 @@ def show_rows(issue: Issue20) -> list[list[str]]:
         rows.append([f"Live page, 1 process, {headline:g} comments/s: `{name}` p99 < {BOUND_MS:.0f} ms",
                      measured, base, _load(step.load if step else None),
                      _verdict(None if p99 is None else p99 < BOUND_MS)])
-    single = one.most_held if one else None
+    single = one.most_held() if one else None
     for curve in issue.curves:
-        ramp = ", ".join(f"{s.comments_per_second:g} {'✓' if s.held else '✗'}" for s in curve.steps)
-        most = curve.most_held
-        measured = (f"{most:g} comments/s" if most is not None else "none of the ramp") + f" (ramp: {ramp})"
+        ramp = ", ".join(f"{s.comments_per_second:g} {'✓' if s.held() else '✗'}" for s in curve.steps)
+        most, strict = curve.most_held(), curve.most_held(strict=True)
+        measured = (f"{_rate(strict)} with every type < {BOUND_MS:.0f} ms; {_rate(most)} with streamStats"
+                    f" < {BOUND_MS + COALESCED_SECONDS['streamStats'] * 1000:,.0f} ms (ramp: {ramp})")
         if curve.note:
             measured += f"; {curve.note}"
-        base = (f"1 process: {single:g} comments/s" if curve.processes > 1 and single is not None else
+        base = (f"1 process: {_rate(single)} (streamStats < 1.5 s)" if curve.processes > 1 else
                 "the ramp's steps, each for every subscription type")
         if curve.processes == 1:
-            ok = None if not curve.steps else (most is not None and most >= headline)
+            ok = None if not curve.steps else (strict is not None and strict >= headline)
             target = f"Live page: most comments/s 1 process holds, every type p99 < {BOUND_MS:.0f} ms (>= {headline:g})"
         else:
             ok = None if not curve.steps else True  # the target asks for the figure; any figure found reaches it
@@ -204,12 +223,16 @@ def show_rows(issue: Issue20) -> list[list[str]]:
     return rows
 
 
+def _rate(value: float | None) -> str:
+    return "none of the ramp" if value is None else f"{value:g} comments/s"
+
+
 def page_rows(issue: Issue20) -> list[list[str]]:
     rows = []
     ours, floor = issue.page, issue.page_floor
     ours_ms, floor_ms = (ours.cpu_ms if ours else None), (floor.cpu_ms if floor else None)
     ratio = f" ({ours_ms / floor_ms:,.1f}x the floor)" if ours_ms and floor_ms else ""
-    check = f"; answers: {issue.page_check}" if issue.page_check else "; the same JSON"
+    check = "" if floor is None else f"; answers: {issue.page_check}" if issue.page_check else "; the same JSON"
     rows.append([f"Live page load (live.js's STREAM, authenticated), shared results off: <= {PAGE_TARGET_MS:g} ms CPU",
                  f"{fmt(ours_ms, 2)} ms{ratio}", f"floor (asyncpg + orjson): {fmt(floor_ms, 2)} ms{check}",
                  _load(ours.load if ours else None), _verdict(None if ours_ms is None else ours_ms <= PAGE_TARGET_MS)])
@@ -330,7 +353,9 @@ def section(results) -> list[str]:
               "  target's rate. N processes: N `livecart serve` on their own ports, one Redis and one database,",
               "  connections and writes spread over them in turn; CPU is their sum.",
               "- The hub coalesces figures on purpose (models/events.py: viewer counts and reactions at most every",
-              "  0.5 s per stream and process, seller stats every 1 s): their latency includes up to that wait.",
+              "  0.5 s per stream and process, seller stats every 1 s): their latency includes up to that wait. The",
+              "  seller's 1 s alone is over the bound, so the ramp (✓/✗) judges streamStats against 1.5 s, to show",
+              "  what the load does; the curve's rows give both figures, the verdicts the strict one.",
               "- *Page load* (`bench/opcost.py`): live.js's STREAM document, each load by another viewer's token, at a",
               f"  steady {issue.sizes.page_rate:g}/s on a server with shared results off (QUERY_CACHE_SECONDS=0); the floor",
               "  (`bench/pagefloor.py`: asyncpg + orjson, 4 statements) answers the same JSON (checked) and is",
@@ -366,9 +391,12 @@ def section(results) -> list[str]:
         lines += ["Time taken: " + ", ".join(f"{k} {v:,.0f} s" for k, v in issue.seconds.items()) + ".", ""]
     missed = [r[0] for r in rows(results) if "not reached" in r[-1]]
     if missed:
-        lines += ["Missed here: " + "; ".join(missed) + ". What issue 20 says would reach them: shared results keyed",
-                  "per stream with the caller's fields merged in (page loads), set-based SQL and plain rows on the read",
-                  "path, writes in one round trip, frame bytes built once per group, a leaner connection.", ""]
+        lines += ["Targets missed in this run, and what issue 20's *Build* says would reach them:", ""]
+        for hint_of, hint in MISSED_HINTS:
+            these = [target for target in missed if hint_of in target]
+            if these:
+                lines.append(f"- {'; '.join(these)}: {hint}")
+        lines.append("")
     for note in issue.notes:
         lines.append(f"- {note}")
     return lines
