@@ -68,7 +68,7 @@ def sizes(quick: bool) -> Sizes:
     if not quick:
         return Sizes(show=Show())
     show = Show(streams=2, viewers_per_stream=20, likes_per_second=4, joins_per_second=1, purchases_per_second=1,
-                step_seconds=4, ramp=(5, 10, 20, 40), headline=40, process_counts=(1, 2), drain_seconds=5,
+                step_seconds=4, ramp=(5, 10, 20, 40), headline=40, process_counts=(1, 2), drain_seconds=3,
                 client_processes=2)
     return Sizes(show=show, operations=20, rate=10, page_loads=20, page_rate=10, growth=(50, 100, 200),
                  viewers=60, buyers=30)
@@ -133,6 +133,12 @@ async def run(args, results, env: dict[str, str], out: Path) -> Issue20:
     issue = results.issue20
     size = issue.sizes = sizes(args.quick)
     port = args.port_base + 20
+    show = size.show
+    results.config.append(("issue 20", (
+        f"show {show.streams} streams x {show.viewers_per_stream} viewers, ramp {'/'.join(f'{r:g}' for r in show.ramp)}"
+        f" comments/s x {show.step_seconds:g} s on {'/'.join(map(str, show.process_counts))} processes;"
+        f" {size.operations} calls per operation at {size.rate:g}/s; {size.page_loads} page loads at {size.page_rate:g}/s;"
+        f" growth at {', '.join(f'{g:,}' for g in size.growth)} connections")))
     clock = time.monotonic()
     print("bench: issue 20: seeding the show", flush=True)
     # The flash-sale product is featured on the first stream: stock enough that no purchase here runs out.
