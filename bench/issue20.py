@@ -41,7 +41,7 @@ MISSED_HINTS = (
     ("Live page: most", "the same: the curve moves with CPU per write, per page load and per delivered message"),
     ("Live page load", "fewer, set-based SQL statements; plain rows instead of ORM instances where the time goes;"
      " resolvers that do not wrap every leaf field; prepared statements"),
-    ("shared results", "results shared per stream (invalidated by that stream's writes, not everyone's), with the"
+    ("served from shared results", "results shared per stream (invalidated by that stream's writes, not everyone's), with the"
      " caller's own fields (`myReaction`) resolved apart and merged into the shared body"),
     ("server CPU", "one round trip where the database can do the work in one statement; counters moved in the"
      " statement that writes the row"),
