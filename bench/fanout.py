@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bench.gql import HttpGraphQL, statement_counts
-from bench.loadgen import SubscriberFleet
+from bench.loadgen import SubscriberFleet, until_every_connection_hears
 from bench.procs import Server
 from bench.seed import Seeded
 from bench.stats import percentile
@@ -193,10 +193,7 @@ async def fanout(server: Server, seeded: Seeded, path: str, subscribers: int, *,
         try:
             run.connect_seconds = time.monotonic() - started
             run.connected, run.connect_failed, run.connect_error = fleet.connected, fleet.failed, fleet.first_error
-            # Subscribing has no acknowledgement in graphql-transport-ws: one comment that reaches
-            # everyone proves every subscription is registered (and warms the path up).
-            await poster.post()
-            await asyncio.to_thread(fleet.wait_for, fleet.connected, drain_timeout)
+            await until_every_connection_hears(fleet, poster.post, drain_timeout)
             await asyncio.sleep(1.0)
             run.rss_subscribed = server.rss_bytes()
             run.steady = await measure_steady(server, fleet, poster, session, comments, interval, drain_timeout)

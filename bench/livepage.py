@@ -35,7 +35,7 @@ import orjson
 
 from bench import pagedocs
 from bench.gql import HttpGraphQL
-from bench.loadgen import Connection, SubscriberFleet, Subscription
+from bench.loadgen import Connection, SubscriberFleet, Subscription, until_every_connection_hears
 from bench.procs import Server, livecart_server
 from bench.seed import Seeded
 from bench.stats import percentile
@@ -374,11 +374,12 @@ async def curve(processes: int, seeded: Seeded, show: Show, database_url: str, r
             result.connections, result.connect_failed = fleet.connected, fleet.failed
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1024)) as session:
                 traffic = Traffic(session, [s.url for s in servers], seeded, show)
-                # No acknowledgement for a subscribe: a comment on each stream that reaches its viewers
-                # proves the subscriptions are in place.
                 traffic.step = Step(processes=processes, comments_per_second=0)
-                await asyncio.gather(*(traffic.comment() for _ in traffic.streams))
-                await asyncio.to_thread(fleet.wait_for, show.viewers_per_stream * len(traffic.streams), 60, 3.0)
+
+                async def a_comment_on_each_stream() -> None:
+                    await asyncio.gather(*(traffic.comment() for _ in traffic.streams))
+
+                await until_every_connection_hears(fleet, a_comment_on_each_stream, 60)
                 rates = list(show.ramp)
                 while rates:
                     rate = rates.pop(0)
