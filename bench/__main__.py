@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench import fanout, flashsale, machine, polling, profile, queries
+from bench import fanout, flashsale, issue20, machine, polling, profile, queries
 from bench.procs import Server, livecart_server, raise_open_files_limit
 from bench.report import DEFAULT, SHARED, Results, write
 from bench.seed import seed
@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the longest wait for every delivery (it also stops after 20 s without one)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny sizes to try the harness (200 subscribers)")
+    parser.add_argument("--issue20-only", action="store_true",
+                        help="only issue 20's section (to try it; with --out elsewhere: the other sections say not measured)")
     parser.add_argument("--out", default=str(HERE / "REPORT.md"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -201,6 +203,8 @@ async def main(argv: list[str] | None = None) -> Results:
         ("flash sale", f"{args.buyers} buyers, stock {args.sale_stock}"),
         ("server settings", ", ".join(f"{k}={v}" for k, v in LOAD_TEST_ENV.items())),
     ]
+    if args.issue20_only:
+        return await run_issue20(args, results)
     print(f"bench: seeding {args.database_url.rsplit('@', 1)[-1]}", flush=True)
     seeded = await seed(args.database_url, buyers=args.buyers, sale_stock=args.sale_stock)
 
@@ -239,6 +243,12 @@ async def main(argv: list[str] | None = None) -> Results:
                                              interval=1.0, processes=args.processes,
                                              drain_timeout=args.drain_timeout)
         memory_server.stop()
+        results.issue20.memory_load = os.getloadavg()[0]
+        print(f"bench: idle memory on a bare aiohttp WebSocket server x {max(args.sizes):,}", flush=True)
+        try:  # issue 20's floor, right after livecart's idle subscribers: the same size, the same clients
+            results.issue20.bare = await issue20.bare_memory(args.port_base + 19, OUT, max(args.sizes), args.processes)
+        except Exception as exc:  # noqa: BLE001
+            results.issue20.notes.append(f"The bare WebSocket server could not be measured: {type(exc).__name__}: {exc}"[:300])
         ours = livecart_server("livecart-queries", args.port_base + 4, args.database_url, args.redis_url, OUT,
                                LOAD_TEST_ENV)
         unshared = livecart_server("livecart-queries-unshared", args.port_base + 5, args.database_url,
@@ -254,6 +264,15 @@ async def main(argv: list[str] | None = None) -> Results:
     finally:
         for server in started:
             server.stop()
+    return await run_issue20(args, results)
+
+
+async def run_issue20(args, results: Results) -> Results:
+    """Issue 20's rows, last: they seed a database of their own (20 streams) over the one above."""
+    try:
+        await issue20.run(args, results, LOAD_TEST_ENV, OUT)
+    except Exception as exc:  # noqa: BLE001 - the rest of the report still gets written
+        results.issue20.notes.append(f"Issue 20's measurements stopped: {type(exc).__name__}: {exc}"[:300])
     results.finished = now()
     results.machine.append(("load average (1, 5, 15 min) at the end", machine.load_average()))
     write(results, Path(args.out))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from bench.gql import HttpGraphQL, statement_counts
-from bench.loadgen import SubscriberFleet
+from bench.loadgen import SubscriberFleet, until_every_connection_hears
 from bench.procs import Server
 from bench.seed import Seeded
 from bench.stats import percentile
@@ -47,6 +48,7 @@ class Window:
     errors: dict = field(default_factory=dict)
     last_receive: float = 0.0
     first_post: float = 0.0
+    load: float = 0.0  # the machine's 1-min load average as the window ended
 
     @property
     def p50_ms(self) -> float | None:
@@ -112,9 +114,9 @@ class CommentPoster:
         return Posted(comment["id"], posted_at, created)
 
 
-def _join(window: Window, posted: list[Posted], received: list[tuple[str, float]], errors: dict) -> None:
+def _join(window: Window, posted: list[Posted], received: list[tuple[int, str, str, float]], errors: dict) -> None:
     by_id = {p.comment_id: p for p in posted}
-    for comment_id, received_at in received:
+    for _connection, _subscription, comment_id, received_at in received:
         p = by_id.get(comment_id)
         if p is None:
             continue  # a comment from before the window
@@ -143,6 +145,7 @@ async def measure_steady(server: Server, fleet: SubscriberFleet, poster: Comment
     await asyncio.to_thread(fleet.wait_for, window.expected, drain_timeout)
     window.cpu_seconds = server.cpu_seconds() - cpu_before
     window.seconds = time.time() - started
+    window.load = os.getloadavg()[0]
     statements_after = await statement_counts(session, server.url)
     window.statements = {k: statements_after.get(k, 0) - statements_before.get(k, 0) for k in statements_after}
     received, errors = await asyncio.to_thread(fleet.collect)
@@ -190,10 +193,7 @@ async def fanout(server: Server, seeded: Seeded, path: str, subscribers: int, *,
         try:
             run.connect_seconds = time.monotonic() - started
             run.connected, run.connect_failed, run.connect_error = fleet.connected, fleet.failed, fleet.first_error
-            # Subscribing has no acknowledgement in graphql-transport-ws: one comment that reaches
-            # everyone proves every subscription is registered (and warms the path up).
-            await poster.post()
-            await asyncio.to_thread(fleet.wait_for, fleet.connected, drain_timeout)
+            await until_every_connection_hears(fleet, poster.post, drain_timeout)
             await asyncio.sleep(1.0)
             run.rss_subscribed = server.rss_bytes()
             run.steady = await measure_steady(server, fleet, poster, session, comments, interval, drain_timeout)

@@ -2,9 +2,11 @@
 
 Each worker is a process of its own (spawned, so it carries none of the parent's state)
 running one event loop with raw aiohttp WebSocket clients speaking graphql-transport-ws.
-A worker only records (comment id, receive time) per message: parsing dates or computing
-latencies per message would make the load generator, not the server, the bottleneck.
-The parent joins those with each comment's createdAt.
+A connection may carry several subscriptions (the live page's three) and its own token and
+server. A worker only records (connection, subscription id, key, receive time) per message,
+the key being the payload's eventCursor when it selects one, else its id: parsing dates or
+computing latencies per message would make the load generator, not the server, the
+bottleneck. The parent joins those with each comment's createdAt or each event's log time.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import asyncio
 import multiprocessing
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection as Pipe
 
 import orjson
 
@@ -26,11 +28,30 @@ class Tally:
     closed_by_server: int = 0
     errors: int = 0
     first_error: str = ""
-    received: list[tuple[str, float]] = field(default_factory=list)
+    received: list[tuple[int, str, str, float]] = field(default_factory=list)
 
 
-async def _subscribe(session, url: str, query: str, variables: dict, token: str | None, tally: Tally):
+@dataclass(frozen=True)
+class Subscription:
+    id: str  # the graphql-transport-ws operation id: tells a connection's subscriptions apart
+    query: str
+    variables: dict
+    field_name: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One WebSocket: where it connects, as whom, and what it subscribes to."""
+
+    url: str
+    token: str | None
+    subscriptions: tuple[Subscription, ...]
+
+
+async def _subscribe(session, connection: Connection):
     import aiohttp
+
+    url, token = connection.url, connection.token
 
     ws = await session.ws_connect(url, protocols=(PROTOCOL,), autoping=True, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
     payload = {"authorization": f"Bearer {token}"} if token else {}
@@ -39,12 +60,16 @@ async def _subscribe(session, url: str, query: str, variables: dict, token: str 
     if ack.type != aiohttp.WSMsgType.TEXT or orjson.loads(ack.data).get("type") != "connection_ack":
         await ws.close()
         raise RuntimeError(f"no connection_ack: {ack.data!r}")
-    await ws.send_str(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}).decode())
+    for sub in connection.subscriptions:
+        await ws.send_str(orjson.dumps({"id": sub.id, "type": "subscribe",
+                                        "payload": {"query": sub.query, "variables": sub.variables}}).decode())
     return ws
 
 
-async def _read(ws, field_name: str, tally: Tally) -> None:
+async def _read(ws, index: int, connection: Connection, tally: Tally) -> None:
     import aiohttp
+
+    fields = {sub.id: sub.field_name for sub in connection.subscriptions}
 
     async for message in ws:
         now = time.time()
@@ -54,9 +79,9 @@ async def _read(ws, field_name: str, tally: Tally) -> None:
         kind = body.get("type")
         if kind == "next":
             data = (body.get("payload") or {}).get("data") or {}
-            item = data.get(field_name)
+            item = data.get(fields.get(body.get("id"), ""))
             if item is not None:
-                tally.received.append((item["id"], now))
+                tally.received.append((index, body["id"], item.get("eventCursor") or item.get("id") or "", now))
             else:
                 tally.errors += 1
                 tally.first_error = tally.first_error or str(body)[:300]
@@ -68,8 +93,7 @@ async def _read(ws, field_name: str, tally: Tally) -> None:
     tally.closed_by_server += 1
 
 
-async def _worker(conn: Connection, url: str, count: int, query: str, variables: dict, field_name: str,
-                  token: str | None, connect_concurrency: int) -> None:
+async def _worker(conn: Pipe, connections: list[tuple[int, Connection]], connect_concurrency: int) -> None:
     import aiohttp
 
     tally = Tally()
@@ -77,19 +101,19 @@ async def _worker(conn: Connection, url: str, count: int, query: str, variables:
     sockets, readers = [], []
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        async def open_one() -> None:
+        async def open_one(index: int, connection: Connection) -> None:
             async with gate:
                 try:
-                    ws = await _subscribe(session, url, query, variables, token, tally)
+                    ws = await _subscribe(session, connection)
                 except Exception as exc:  # noqa: BLE001 - a failed connection is a figure, not a crash
                     tally.failed += 1
                     tally.first_error = tally.first_error or f"connect: {exc!r}"[:300]
                     return
                 tally.connected += 1
                 sockets.append(ws)
-                readers.append(asyncio.create_task(_read(ws, field_name, tally)))
+                readers.append(asyncio.create_task(_read(ws, index, connection, tally)))
 
-        await asyncio.gather(*(open_one() for _ in range(count)))
+        await asyncio.gather(*(open_one(index, connection) for index, connection in connections))
         loop = asyncio.get_running_loop()
         conn.send(("ready", tally.connected, tally.failed, tally.first_error))
         while True:
@@ -108,7 +132,7 @@ async def _worker(conn: Connection, url: str, count: int, query: str, variables:
     conn.send(("closed",))
 
 
-def worker_entry(conn: Connection, *args) -> None:
+def worker_entry(conn: Pipe, *args) -> None:
     from bench.procs import raise_open_files_limit
 
     raise_open_files_limit()
@@ -116,15 +140,20 @@ def worker_entry(conn: Connection, *args) -> None:
 
 
 class SubscriberFleet:
-    """`total` subscribers to one subscription, spread over `processes` worker processes."""
+    """`total` subscribers to one subscription, spread over `processes` worker processes; or, with
+    `connections`, those connections (each its own server, token and subscriptions)."""
 
-    def __init__(self, ws_url: str, total: int, processes: int, query: str, variables: dict, field_name: str,
-                 token: str | None = None, connect_concurrency: int = 32) -> None:
-        self.ws_url = ws_url
-        self.total = total
-        self.processes = max(1, min(processes, total))
-        self.args = (query, variables, field_name, token, connect_concurrency)
-        self.pipes: list[Connection] = []
+    def __init__(self, ws_url: str, total: int, processes: int, query: str = "", variables: dict | None = None,
+                 field_name: str = "", token: str | None = None, connect_concurrency: int = 32,
+                 connections: list[Connection] | None = None) -> None:
+        if connections is None:
+            same = Connection(ws_url, token, (Subscription("1", query, variables or {}, field_name),))
+            connections = [same] * total
+        self.connections = connections
+        self.total = len(connections)
+        self.processes = max(1, min(processes, self.total))
+        self.connect_concurrency = connect_concurrency
+        self.pipes: list[Pipe] = []
         self.workers: list[multiprocessing.Process] = []
         self.connected = 0
         self.failed = 0
@@ -132,11 +161,11 @@ class SubscriberFleet:
 
     def start(self, timeout: float = 600.0) -> "SubscriberFleet":
         context = multiprocessing.get_context("spawn")
-        share, extra = divmod(self.total, self.processes)
+        numbered = list(enumerate(self.connections))
         for i in range(self.processes):
             parent, child = context.Pipe()
-            count = share + (1 if i < extra else 0)
-            worker = context.Process(target=worker_entry, args=(child, self.ws_url, count, *self.args), daemon=True)
+            share = numbered[i::self.processes]  # round robin: each worker gets every kind of connection
+            worker = context.Process(target=worker_entry, args=(child, share, self.connect_concurrency), daemon=True)
             worker.start()
             self.pipes.append(parent)
             self.workers.append(worker)
@@ -171,8 +200,8 @@ class SubscriberFleet:
             seen = now_seen
         return seen
 
-    def collect(self) -> tuple[list[tuple[str, float]], dict]:
-        """Every (comment id, receive time) since the last collect, and the error tallies."""
+    def collect(self) -> tuple[list[tuple[int, str, str, float]], dict]:
+        """Every (connection, subscription id, key, receive time) since the last collect, and the error tallies."""
         received, errors, closed, first_error = [], 0, 0, ""
         for batch, batch_errors, batch_closed, batch_first in self._ask("collect"):
             received.extend(batch)
@@ -203,3 +232,19 @@ class SubscriberFleet:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+async def until_every_connection_hears(fleet: SubscriberFleet, post, timeout: float = 120.0, pause: float = 0.5) -> int:
+    """graphql-transport-ws has no acknowledgement for a subscribe, and the server starts a
+    subscription only once it has read its stream's log head: an event committed before that is
+    part of the subscription's start, not news, and never reaches it. So `post()` (an awaitable
+    that makes an event every connection hears) until every connection has received something, which
+    also warms the path up; returns how many connections heard. Leaves nothing to collect."""
+    heard: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(heard) < fleet.connected and time.monotonic() < deadline:
+        await post()
+        await asyncio.sleep(pause)
+        received, _ = await asyncio.to_thread(fleet.collect)
+        heard.update(connection for connection, *_ in received)
+    return len(heard)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.fanout import FanoutRun, Window
 from bench.flashsale import FlashSale
+from bench.issue20 import Issue20
 from bench.polling import PollCost
 from bench.profile import Profile
 from bench.queries import NO_SHARED_RESULTS, UNDER_WRITES, QueryRow
@@ -39,6 +40,7 @@ class Results:
     switch: str = ""
     notes: list[str] = field(default_factory=list)
     memory: FanoutRun | None = None  # idle subscribers on a server that served nothing before
+    issue20: Issue20 = field(default_factory=Issue20)
 
     def run(self, path: str, subscribers: int) -> FanoutRun | None:
         for run in self.fanout:
@@ -358,6 +360,9 @@ def write(results: Results, path: Path) -> None:
     found = observations(results)
     if found:
         lines += ["## Observations", ""] + [f"- {note}" for note in found] + [""]
+    from bench import issue20
+
+    lines += issue20.section(results)
     lines += fanout_section(results)
     lines += queries_section(results)
     lines += polling_section(results)

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
+import secrets
+
 import asyncpg
 
 from livecart.server import db
@@ -27,9 +29,19 @@ class Seeded:
     seller_token: str = ""
     commenter_tokens: list[str] = field(default_factory=list)
     buyer_tokens: list[str] = field(default_factory=list)
+    seller_tokens: list[str] = field(default_factory=list)  # the seller of live_stream_ids[i] is seller_tokens[i]
+    stream_product_ids: list[list[int]] = field(default_factory=list)  # featured on live_stream_ids[i]
+    viewer_tokens: list[str] = field(default_factory=list)
+    # The bench's reactions so far, (token, stream id) -> LIKE or DISLIKE: a reaction repeated changes
+    # nothing (no write, no event), so whoever reacts next takes the other kind.
+    reacted: dict[tuple[str, int], str] = field(default_factory=dict)
     sale_product_id: int = 0
     sale_stock: int = 0
     comments_on_stream: int = 0
+
+    def next_reaction(self, token: str, stream_id: int) -> str:
+        kind = self.reacted[(token, stream_id)] = "DISLIKE" if self.reacted.get((token, stream_id)) == "LIKE" else "LIKE"
+        return kind
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +73,25 @@ async def _account(username: str) -> tuple[int, str]:
 
     user = await User.create(username=username, password_hash=UNUSABLE_PASSWORD_HASH)
     return user.id, await issue_token(user, TOKEN_TTL)
+
+
+async def _accounts(prefix: str, count: int) -> list[str]:
+    """`count` accounts with a token each, in a few statements: thousands of viewers one by one
+    would take longer than the measurement they are for."""
+    import datetime as dt
+
+    from livecart.models.user import AuthToken, User, fold_username, hash_token
+    from livecart.models.clock import utcnow
+
+    names = [f"{prefix}-{i}" for i in range(count)]
+    await User.bulk_create([User(username=n, username_folded=fold_username(n), password_hash=UNUSABLE_PASSWORD_HASH)
+                            for n in names], batch_size=1000)
+    ids = dict(await User.filter(username__in=names).values_list("username", "id"))
+    tokens = [secrets.token_urlsafe(32) for _ in names]
+    expires = utcnow() + dt.timedelta(seconds=TOKEN_TTL)
+    await AuthToken.bulk_create([AuthToken(user_id=ids[n], token_hash=hash_token(t), expires_at=expires)
+                                 for n, t in zip(names, tokens)], batch_size=1000)
+    return tokens
 
 
 async def _vendor_with_products(index: int, products: int) -> tuple[int, str, list[int]]:
@@ -101,9 +132,9 @@ async def _comments(stream_id: int, author_ids: list[int], count: int) -> None:
 
 
 async def seed(database_url: str, *, vendors: int = 10, products_per_vendor: int = 4, commenters: int = 20,
-               buyers: int = 200, comments: int = 200, sale_stock: int = 100) -> Seeded:
+               buyers: int = 200, comments: int = 200, sale_stock: int = 100, viewers: int = 0) -> Seeded:
     """Reset the schema, migrate it, and fill it: the live page of `vendors` live streams,
-    one bench stream with `comments` comments, and a flash-sale product."""
+    one bench stream with `comments` comments, a flash-sale product, and `viewers` accounts."""
     from livecart.models import catalog
 
     await ensure_database(database_url)
@@ -125,6 +156,8 @@ async def seed(database_url: str, *, vendors: int = 10, products_per_vendor: int
                 seeded.sale_product_id = sale.id
                 seeded.seller_token = token
                 product_ids = [sale.id, *product_ids]
+            seeded.seller_tokens.append(token)
+            seeded.stream_product_ids.append(product_ids)
             seeded.live_stream_ids.append(await _live_stream(vendor_id, f"Bench live {v}", product_ids))
         seeded.stream_id = seeded.live_stream_ids[0]
         author_ids = []
@@ -136,6 +169,7 @@ async def seed(database_url: str, *, vendors: int = 10, products_per_vendor: int
         seeded.comments_on_stream = comments
         for b in range(buyers):
             seeded.buyer_tokens.append((await _account(f"bench-buyer-{b}"))[1])
+        seeded.viewer_tokens = await _accounts("bench-viewer", viewers) if viewers else []
         return seeded
     finally:
         await db.close_database()
