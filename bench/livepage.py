@@ -379,7 +379,7 @@ async def curve(processes: int, seeded: Seeded, show: Show, database_url: str, r
                 async def a_comment_on_each_stream() -> None:
                     await asyncio.gather(*(traffic.comment() for _ in traffic.streams))
 
-                await until_every_connection_hears(fleet, a_comment_on_each_stream, 60)
+                await until_every_connection_hears(fleet, a_comment_on_each_stream, 60, stall=3.0)
                 rates = list(show.ramp)
                 while rates:
                     rate = rates.pop(0)

@@ -234,17 +234,19 @@ class SubscriberFleet:
         self.close()
 
 
-async def until_every_connection_hears(fleet: SubscriberFleet, post, timeout: float = 120.0, pause: float = 0.5) -> int:
+async def until_every_connection_hears(fleet: SubscriberFleet, post, timeout: float = 120.0, stall: float = 20.0) -> int:
     """graphql-transport-ws has no acknowledgement for a subscribe, and the server starts a
     subscription only once it has read its stream's log head: an event committed before that is
     part of the subscription's start, not news, and never reaches it. So `post()` (an awaitable
-    that makes an event every connection hears) until every connection has received something, which
-    also warms the path up; returns how many connections heard. Leaves nothing to collect."""
+    that makes an event every connection hears), wait until it has reached everyone or deliveries
+    stall (a slow server is never flooded: one event at a time), and again while some connection
+    has heard nothing; this also warms the path up. Returns how many connections heard. Leaves
+    nothing to collect."""
     heard: set[int] = set()
     deadline = time.monotonic() + timeout
     while len(heard) < fleet.connected and time.monotonic() < deadline:
         await post()
-        await asyncio.sleep(pause)
+        await asyncio.to_thread(fleet.wait_for, fleet.connected, max(0.0, deadline - time.monotonic()), stall)
         received, _ = await asyncio.to_thread(fleet.collect)
         heard.update(connection for connection, *_ in received)
     return len(heard)
