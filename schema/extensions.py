@@ -42,6 +42,7 @@ def is_unavailable(exc: BaseException) -> bool:
         asyncpg.exceptions.InterfaceError,  # "connection is closed"
         asyncpg.exceptions.CannotConnectNowError,  # "the database system is starting up"
         asyncpg.exceptions.OperatorInterventionError,  # "terminating connection due to administrator command"
+        asyncpg.exceptions.TooManyConnectionsError,  # every slot taken: a new pool connection is refused
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
     )

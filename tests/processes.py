@@ -225,8 +225,10 @@ class PostgresServer:
     def initdb(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
 
-    def start(self) -> None:
+    def start(self, **settings: object) -> None:
+        """Starts it, with `settings` (PostgreSQL's, as name=value) on top of the usual ones."""
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start")
 
     def stop(self) -> None:

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from livecart.client.livecart_client import LivecartClient
+from livecart.schema.extensions import is_unavailable
 from tests.conftest import SERVICES_MISSING, TEST_DATABASE_URL, TEST_REDIS_URL, _flush_redis, run_blocking
 from tests.processes import (  # noqa: F401 - fixtures
     Ports, comments_in_database, database, migrate, own_postgres, own_redis, seller_with_live_stream, servers, watching,
@@ -229,6 +230,22 @@ class Heard(list):
     async def _gather(self, results, field_name: str, key: str) -> None:
         async for result in results:
             self.append(result[field_name][key])
+
+
+async def test_a_database_with_every_connection_slot_taken_is_unavailable_not_a_bug(own_postgres):
+    """A PostgreSQL whose connection slots are all taken refuses a new connection (53300, as a pool
+    growing under load meets it): the service is briefly unavailable, answered SERVICE_UNAVAILABLE
+    with retryAfter like a database that is down, not INTERNAL_SERVER_ERROR (a full run once saw
+    `playbackUrl` fail so when another program held the machine's connections)."""
+    await asyncio.to_thread(own_postgres.stop)
+    await asyncio.to_thread(own_postgres.start, max_connections=3, superuser_reserved_connections=0)
+    held = [await asyncpg.connect(own_postgres.url) for _ in range(3)]
+    try:
+        with pytest.raises(asyncpg.exceptions.TooManyConnectionsError) as refused:
+            await asyncpg.connect(own_postgres.url)
+        assert is_unavailable(refused.value)
+    finally:
+        await asyncio.gather(*(connection.close() for connection in held))
 
 
 async def test_redis_restarted_under_mixed_load_loses_nothing_and_subscribers_resume(database, own_redis, servers):
