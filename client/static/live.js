@@ -214,9 +214,21 @@ function productElement(product, index) {
   );
 }
 
+/**
+ * `fresh`, or the element it would replace when that shows the same: updates come often during a
+ * show, and a Buy Now replaced between the press and the release of a click loses the click.
+ */
+function unlessUnchanged(old, fresh) {
+  return old && old.outerHTML === fresh.outerHTML ? old : fresh;
+}
+
 function renderProducts(products) {
   state.products = products;
-  fill($("#products"), products.length ? products.map(productElement) : h("li", { class: "muted" }, "No products on this stream yet."));
+  const list = $("#products");
+  const shown = new Map([...list.querySelectorAll(":scope > li.product")].map((li) => [li.dataset.productId, li]));
+  fill(list, products.length
+    ? products.map((p, i) => unlessUnchanged(shown.get(p.id), productElement(p, i)))
+    : h("li", { class: "muted" }, "No products on this stream yet."));
   renderFeatured();
 }
 
@@ -225,7 +237,7 @@ function renderFeatured() {
   const slot = $("#featured");
   const show = Boolean(first) && state.stream?.status !== "ENDED";
   slot.hidden = !show;
-  fill(slot, show ? featuredCard(first) : "");
+  fill(slot, show ? unlessUnchanged(slot.firstElementChild, featuredCard(first)) : "");
 }
 
 function updateProductStock(product) {
