@@ -219,7 +219,7 @@ function productElement(product, index) {
  * show, and a Buy Now replaced between the press and the release of a click loses the click.
  */
 function unlessUnchanged(old, fresh) {
-  return old && old.outerHTML === fresh.outerHTML ? old : fresh;
+  return old && old.isEqualNode(fresh) ? old : fresh;
 }
 
 function renderProducts(products) {
