@@ -96,6 +96,14 @@ for _name, _value in (("TEST_DATABASE_URL", TEST_DATABASE_URL), ("TEST_REDIS_URL
     if _value:
         os.environ[_name] = _value  # what tests read from the environment is this worker's own too
 
+# PostgreSQL's default max_connections is 100. The suite's three workers each run at most three
+# servers at a time (in-process apps and `livecart serve` processes); with the default pool of 20
+# each, a fresh run on a default PostgreSQL met "sorry, too many clients already" (test_simulate,
+# while other workers ran two-process tests). Pools of 8 keep 3 x 3 x 8 = 72 under it with room for
+# the tests' own connections. The environment carries it to every `livecart serve` a test starts.
+SUITE_POOL_SIZE = 8
+os.environ["DATABASE_POOL_SIZE"] = str(SUITE_POOL_SIZE)
+
 SERVICES_MISSING = "PostgreSQL/Redis tests skipped: set TEST_DATABASE_URL and TEST_REDIS_URL (.ci/run does)"
 
 SERVICES_BACKEND = pytest.param(
@@ -141,7 +149,7 @@ def settings(request, backend: str, tmp_path) -> Settings:
     url = request.getfixturevalue("postgres_migrated")
     run_blocking(_truncate_postgres(url))
     run_blocking(_flush_redis(TEST_REDIS_URL))
-    return Settings(database_url=url, redis_url=TEST_REDIS_URL)
+    return Settings(database_url=url, redis_url=TEST_REDIS_URL, database_pool_size=SUITE_POOL_SIZE)
 
 
 @pytest.fixture
