@@ -11,10 +11,10 @@ from tortoise.expressions import F
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from livecart.models import live, outbox
 from livecart.models import events
+from livecart.models.atomic import atomic
 from livecart.models.catalog import Product
 from livecart.models.errors import DomainError, ErrorCode, bad_input, not_found
 from livecart.models.fields import MAX_TOTAL, MoneyField, to_money
@@ -152,7 +152,7 @@ async def add_to_cart(user_id: int, product_id: int, quantity: int, stream_id: i
     await _check_stream_exists(stream_id)
     for attempt in range(2):
         try:
-            async with in_transaction():
+            async with atomic():
                 line = await CartItem.filter(user_id=user_id, product_id=product_id).select_for_update().first()
                 total = quantity + (line.quantity if line else 0)
                 if total > MAX_LINE_QUANTITY:

@@ -13,9 +13,9 @@ from tortoise.expressions import Case, F, When
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from livecart.models import outbox
+from livecart.models.atomic import atomic
 from livecart.models.errors import bad_input, conflict, not_found
 from livecart.models.fields import parse_id
 from livecart.models.figures import viewer_count
@@ -143,7 +143,7 @@ async def close_sessions_of_stream(stream_id: int, now: dt.datetime) -> int:
     Safe inside the caller's transaction (it nests as a savepoint). Sessions that had
     already lapsed keep their lapse time as left_at; the rest leave `now`.
     """
-    async with in_transaction():
+    async with atomic():
         await lock_stream(stream_id)
         lapsed = await _close_lapsed_of_stream(stream_id, now)
         watching = await StreamViewer.filter(stream_id=stream_id, is_active=True).update(

@@ -19,10 +19,10 @@ from tortoise.expressions import F, Q
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from livecart.models import engagement, outbox, policy
 from livecart.models import events
+from livecart.models.atomic import atomic
 from livecart.models.catalog import Vendor
 from livecart.models.engagement import InteractionType, StreamInteraction
 from livecart.models.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
@@ -232,7 +232,7 @@ async def add_moderator(vendor_id: int, actor_id: int, user_id: int) -> User:
     user = await _user(user_id)
     if user.id == vendor.user_id:
         raise bad_input("userId", "the seller moderates their own chat already")
-    async with in_transaction():
+    async with atomic():
         if not await VendorModerator.exists(vendor_id=vendor_id, user_id=user_id):
             await VendorModerator.create(vendor_id=vendor_id, user_id=user_id)
             await _audit(vendor_id, actor_id, ActionKind.ADD_MODERATOR, target_user_id=user_id)
@@ -243,7 +243,7 @@ async def remove_moderator(vendor_id: int, actor_id: int, user_id: int) -> bool:
     """True when the user was a moderator."""
     await require_owner(vendor_id, actor_id)
     await _user(user_id)
-    async with in_transaction():
+    async with atomic():
         removed = await VendorModerator.filter(vendor_id=vendor_id, user_id=user_id).delete()
         if removed:
             await _audit(vendor_id, actor_id, ActionKind.REMOVE_MODERATOR, target_user_id=user_id)
@@ -300,7 +300,7 @@ async def timeout_user(
         raise bad_input("durationSeconds", f"1 second to 14 days ({MAX_TIMEOUT_SECONDS} seconds)")
     reason = _reason(reason)
     await _restrictable(vendor, actor_id, user_id)
-    async with in_transaction():
+    async with atomic():
         restriction = await _restrict(
             vendor_id, actor_id, user_id, RestrictionKind.TIMEOUT, reason, now + dt.timedelta(seconds=seconds)
         )
@@ -351,7 +351,7 @@ async def lift_restriction(vendor_id: int, actor_id: int, user_id: int) -> bool:
     """True when a timeout or ban was in force (or on record) and is gone now."""
     await require_moderator(vendor_id, actor_id)
     await _user(user_id)
-    async with in_transaction():
+    async with atomic():
         lifted = await ChatRestriction.filter(vendor_id=vendor_id, user_id=user_id).delete()
         if lifted:
             await _audit(vendor_id, actor_id, ActionKind.LIFT, target_user_id=user_id)
@@ -432,7 +432,7 @@ async def add_blocked_terms(vendor_id: int, actor_id: int, terms: list[str]) -> 
     cleaned = _clean_terms(terms)
     if len(cleaned) > MAX_BLOCKED_TERMS:
         raise bad_input("terms", f"at most {MAX_BLOCKED_TERMS} blocked terms")
-    async with in_transaction():
+    async with atomic():
         # The vendor row lock makes the count and the inserts one step against concurrent adds.
         await Vendor.filter(id=vendor_id).select_for_update(no_key=True).first()
         have = set(await BlockedTerm.filter(vendor_id=vendor_id).values_list("term", flat=True))
@@ -448,7 +448,7 @@ async def add_blocked_terms(vendor_id: int, actor_id: int, terms: list[str]) -> 
 async def remove_blocked_terms(vendor_id: int, actor_id: int, terms: list[str]) -> list[str]:
     await require_moderator(vendor_id, actor_id)
     cleaned = _clean_terms(terms)
-    async with in_transaction():
+    async with atomic():
         gone = await BlockedTerm.filter(vendor_id=vendor_id, term__in=cleaned).values_list("term", flat=True)
         if gone:
             await BlockedTerm.filter(vendor_id=vendor_id, term__in=gone).delete()

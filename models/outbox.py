@@ -7,7 +7,7 @@ stream get their numbers one after the other and commit in that order; a transac
 back takes its number back with it. No gap, no number twice. On SQLite the single writer gives
 the same order.
 
-`transaction()` is `in_transaction()` that remembers what it appended: once it has committed,
+`transaction()` is `atomic()` that remembers what it appended: once it has committed,
 `take_committed(stream_id)` hands those events (with their `seq` and `cursor`) to the code that
 publishes them (subscriptions/broker.publish_to_stream). Events of a transaction that rolled back
 are never handed out. A process that dies between commit and publish loses nothing: the rows are
@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 from tortoise import fields
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
+from livecart.models.atomic import atomic
 from livecart.models.errors import DomainError, ErrorCode, bad_input
 from livecart.models.user import utcnow
 
@@ -154,16 +154,16 @@ _committed: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.Co
 
 @contextlib.asynccontextmanager
 async def transaction() -> AsyncIterator[Any]:
-    """`in_transaction()` whose appended events are handed out (take_committed) once it commits.
+    """`atomic()` whose appended events are handed out (take_committed) once it commits.
     Inside another one it is a savepoint and the outer transaction hands the events out."""
     if _unit.get() is not None:
-        async with in_transaction() as connection:
+        async with atomic() as connection:
             yield connection
         return
     unit = _Unit()
     token = _unit.set(unit)
     try:
-        async with in_transaction() as connection:
+        async with atomic() as connection:
             yield connection
     finally:
         _unit.reset(token)

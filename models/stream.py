@@ -9,9 +9,9 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from livecart.models import outbox
+from livecart.models.atomic import atomic
 from livecart.models.catalog import Product
 from livecart.models import events
 from livecart.models.errors import bad_input, conflict, forbidden, not_found
@@ -157,7 +157,7 @@ async def create_stream(
             raise not_found("product", product_id)
         if products[product_id].vendor_id != vendor_id:
             raise forbidden(f"Product {product_id} belongs to another vendor.")
-    async with in_transaction():
+    async with atomic():
         stream = await LiveStream.create(
             vendor_id=vendor_id,
             title=title,

@@ -14,8 +14,8 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
+from livecart.models.atomic import atomic
 from livecart.models.clock import utcnow
 from livecart.models.errors import DomainError, ErrorCode, bad_input, conflict
 
@@ -95,7 +95,7 @@ async def register(username: str, password: str, ttl_seconds: int) -> tuple[User
         raise conflict(f"The username {username!r} is taken.")
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     try:
-        async with in_transaction():
+        async with atomic():
             user = await User.create(username=username, password_hash=password_hash)
             token = await issue_token(user, ttl_seconds)
     except IntegrityError:  # a concurrent registration took the name first

@@ -101,3 +101,40 @@ async def test_the_seeds_indexes_exist_on_their_columns(client):
     found = await _indexes()
     for name, expected in SEED_INDEXES.items():
         assert found.get(name) == expected, (name, found.get(name))
+
+
+async def test_a_transaction_cancelled_while_it_begins_gives_its_connection_back(client, settings, monkeypatch):
+    """A request whose client goes away is cancelled wherever it is, BEGIN included. Tortoise takes
+    the connection before BEGIN and only gives it back on leaving the block, which a failed entry
+    never reaches: on SQLite every later write then waited forever (a viewer left the live page
+    during its joinStream and the next registration never answered), on PostgreSQL the pool lost a
+    connection each time. models/atomic.py gives it back; more cancellations than the pool holds
+    must leave writes working."""
+    import asyncio
+
+    from tortoise.backends.asyncpg.client import TransactionWrapper
+    from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+
+    from livecart.models import user as users
+
+    beginning = asyncio.Event()
+    originals = {wrapper: wrapper.begin for wrapper in (SqliteTransactionWrapper, TransactionWrapper)}
+    for wrapper, original in originals.items():
+        async def begin(self, original=original):
+            await original(self)  # BEGIN has run: the database holds the transaction open
+            beginning.set()
+            await asyncio.sleep(60)  # where the cancellation comes
+        monkeypatch.setattr(wrapper, "begin", begin)
+
+    for attempt in range(settings.database_pool_size + 1):
+        beginning.clear()
+        left = asyncio.ensure_future(users.register(f"left-{attempt}", "correct horse", 60))
+        await asyncio.wait_for(beginning.wait(), 10)
+        left.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await left
+
+    for wrapper, original in originals.items():
+        monkeypatch.setattr(wrapper, "begin", original)
+    user, _ = await asyncio.wait_for(users.register("stayed", "correct horse", 60), 10)
+    assert [u.username for u in await User.all()] == ["stayed"]  # the cancelled ones wrote nothing
