@@ -28,27 +28,29 @@ async def atomic() -> AsyncIterator[Any]:
     try:
         connection = await context.__aenter__()
     except BaseException as error:
-        await _leave_half_started(context, error)
+        if _holds_connection(context):
+            # The rollback may fail on a connection whose BEGIN was interrupted; the release
+            # still runs (Tortoise's `finally`), and the original error is the one raised.
+            with contextlib.suppress(Exception):
+                await _leave(context, error)
         raise
     try:
         yield connection
     except BaseException as error:
-        if not await context.__aexit__(type(error), error, error.__traceback__):
-            raise
-    else:
-        await context.__aexit__(None, None, None)
+        await _leave(context, error)  # Tortoise's contexts roll back and never swallow the error
+        raise
+    await context.__aexit__(None, None, None)
 
 
-async def _leave_half_started(context: Any, error: BaseException) -> None:
-    """Give back what a transaction context took before it failed to start. Tortoise's contexts
-    set `token` (the connection made current for this task) once they hold the connection and
-    before they await BEGIN; their `__aexit__` rolls back whatever BEGIN did, then releases the
-    connection. Without `token` nothing was taken (the wait for the lock or the pool was what got
-    cancelled). tests/test_database.py cancels a transaction in BEGIN on both databases: it fails
-    if an upgrade of Tortoise changes this."""
-    if getattr(context, "token", None) is None:
-        return
-    # The rollback may fail on a connection whose BEGIN was interrupted; the release still runs
-    # (Tortoise's `finally`), and the caller re-raises the original error.
-    with contextlib.suppress(Exception):
-        await context.__aexit__(type(error), error, error.__traceback__)
+def _holds_connection(context: Any) -> bool:
+    """Whether a transaction context that failed to start took its connection. Tortoise's
+    contexts set `token` (the connection made current for this task) once they hold the
+    connection and before they await BEGIN; without it, the wait for the lock or the pool is what
+    failed, and nothing was taken. tests/test_database.py cancels a transaction in BEGIN on both
+    databases: it fails if an upgrade of Tortoise changes this."""
+    return getattr(context, "token", None) is not None
+
+
+async def _leave(context: Any, error: BaseException) -> None:
+    """The context's own exit for a failed transaction: roll back, then give the connection back."""
+    await context.__aexit__(type(error), error, error.__traceback__)
